@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up for NfNet.NET on a fresh machine.
+#
+#  1. TorchSharp 0.107's native bridge (libLibTorchSharp.so) needs a GCC 13+ C++ runtime (GLIBCXX_3.4.32).
+#     We decide from the system libstdc++ itself whether that symbol version is there. Only when it is missing
+#     on Debian do we add Debian 13 (trixie) with a low apt pin (priority 100, so nothing else is upgraded
+#     from it) and install trixie's libstdc++6. Other systems are never changed: we say what is missing.
+#  2. Optional data for the samples (Fashion-MNIST from Debian's dataset-fashion-mnist), when apt is there.
+#  3. dotnet restore + build of the solution (skip with NFNET_SETUP_NO_BUILD=1).
+#
+# Re-running it changes nothing once everything is in place.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+# Run a command as root: directly when we are root (these machines have no sudo), through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@";
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@";
+  else die "need root to run: $* (no sudo found)"; fi
+}
+
+required_glibcxx="GLIBCXX_3.4.32"
+
+system_libstdcxx() {
+  local p
+  p="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')"
+  if [ -z "$p" ]; then p="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 / {print $NF; exit}')"; fi
+  if [ -z "$p" ]; then
+    for c in /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib/aarch64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6; do
+      [ -e "$c" ] && { p="$c"; break; }
+    done
+  fi
+  printf '%s' "$p"
+}
+
+has_required_runtime() {
+  local lib; lib="$(system_libstdcxx)"
+  [ -n "$lib" ] && grep -qa "$required_glibcxx" "$(readlink -f "$lib")"
+}
+
+debian_mirror_uri() {
+  # The machine's own Debian mirror (never a hard-coded host): the first URIs: line of a deb822 source that is
+  # not the security archive, else the first 'deb' line of sources.list.
+  local uri=""
+  if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
+    uri="$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v -- '-security' | awk '{print $2; exit}')"
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri="$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)"
+  fi
+  printf '%s' "$uri"
+}
+
+fix_cxx_runtime_on_debian() {
+  local uri; uri="$(debian_mirror_uri)"
+  [ -n "$uri" ] || die "could not find this machine's Debian mirror in /etc/apt/sources.list*"
+  say "adding Debian 13 (trixie) from $uri with apt pin priority 100 (only packages asked for with -t trixie come from it)"
+  as_root tee /etc/apt/sources.list.d/nfnet-trixie.sources >/dev/null <<SRC
+Types: deb
+URIs: $uri
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  as_root tee /etc/apt/preferences.d/nfnet-trixie >/dev/null <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+  say "apt-get update"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  say "installing trixie's libstdc++6 (brings libc6 along; about 20-30 s)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie libstdc++6 >/dev/null
+}
+
+ensure_cxx_runtime() {
+  if [ "$(uname -s)" != "Linux" ]; then
+    say "C++ runtime: not Linux ($(uname -s)); TorchSharp's native runtime needs nothing from us here"
+    return
+  fi
+  if has_required_runtime; then
+    say "C++ runtime: $(system_libstdcxx) defines $required_glibcxx - nothing to do"
+    return
+  fi
+  say "C++ runtime: $(system_libstdcxx) lacks $required_glibcxx, which TorchSharp 0.107's libLibTorchSharp.so needs"
+  local id=""
+  [ -r /etc/os-release ] && id="$(. /etc/os-release && echo "${ID:-}")"
+  if [ "$id" = "debian" ] && command -v apt-get >/dev/null 2>&1; then
+    fix_cxx_runtime_on_debian
+    has_required_runtime || die "installed trixie's libstdc++6 but $required_glibcxx is still missing"
+    say "C++ runtime: now $(readlink -f "$(system_libstdcxx)") defines $required_glibcxx"
+  else
+    die "this system's libstdc++ is older than GCC 13. Install a GCC 13+ C++ runtime (libstdc++6 from GCC 13 or newer; Ubuntu 24.04+ and Debian 13+ have one), then re-run this script. Nothing was changed."
+  fi
+}
+
+ensure_datasets() {
+  # Fashion-MNIST (MIT licence) for the samples; tests use the committed slice and do not need it.
+  local dir=/usr/share/datasets/fashion-mnist
+  if [ -d "$dir" ] && ls "$dir"/*ubyte* >/dev/null 2>&1; then
+    say "data: Fashion-MNIST found in $dir"
+    return
+  fi
+  if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "${NFNET_SETUP_NO_DATA:-0}" != "1" ]; then
+    say "data: installing Debian's dataset-fashion-mnist into $dir"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; then
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null \
+        || say "data: could not install dataset-fashion-mnist; samples accept --data DIR instead"
+    fi
+  else
+    say "data: Fashion-MNIST not found; samples accept --data DIR (IDX files)"
+  fi
+}
+
+build_solution() {
+  if [ "${NFNET_SETUP_NO_BUILD:-0}" = "1" ]; then say "build: skipped (NFNET_SETUP_NO_BUILD=1)"; return; fi
+  command -v dotnet >/dev/null 2>&1 || die "the .NET 10 SDK (dotnet) is not on PATH"
+  export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+  say "build: dotnet build NfNet.sln -c Release"
+  (cd "$repo_root" && dotnet build NfNet.sln -c Release -nologo -v quiet -clp:ErrorsOnly) \
+    || die "dotnet build failed"
+}
+
+ensure_cxx_runtime
+ensure_datasets
+build_solution
+say "done"

@@ -1,0 +1,56 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Layers;
+
+/// <summary>
+/// <c>gamma · act(x)</c>: a nonlinearity rescaled so that it preserves unit variance for unit-Gaussian inputs
+/// (Brock et al. 2021, §2; gammas in <see cref="ActivationGammas"/>). Has no parameters.
+/// </summary>
+public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Creates the activation; <paramref name="gamma"/> defaults to the table value of <paramref name="kind"/>.</summary>
+    public ScaledActivation(ActivationKind kind, double? gamma = null) : base(nameof(ScaledActivation))
+    {
+        Kind = kind;
+        Gamma = gamma ?? ActivationGammas.Of(kind);
+        RegisterComponents();
+    }
+
+    /// <summary>The nonlinearity.</summary>
+    public ActivationKind Kind { get; }
+
+    /// <summary>The gain applied to its output.</summary>
+    public double Gamma { get; }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        var y = Apply(Kind, input);
+        if (Gamma == 1.0) return y;
+        using (y) return y * Gamma;
+    }
+
+    /// <summary>The unscaled nonlinearity <paramref name="kind"/> applied to <paramref name="x"/> (channel dim 1 where it matters).</summary>
+    public static Tensor Apply(ActivationKind kind, Tensor x) => kind switch
+    {
+        ActivationKind.Identity => x.alias(),
+        ActivationKind.Celu => nn.functional.celu(x, 1.0),
+        ActivationKind.Elu => nn.functional.elu(x, 1.0),
+        ActivationKind.Gelu => nn.functional.gelu(x),
+        ActivationKind.GeluTanh => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
+        ActivationKind.Glu => nn.functional.glu(x, 1),
+        ActivationKind.LeakyRelu => nn.functional.leaky_relu(x, 0.01),
+        ActivationKind.LogSigmoid => nn.functional.logsigmoid(x),
+        ActivationKind.LogSoftmax => nn.functional.log_softmax(x, 1),
+        ActivationKind.Relu => nn.functional.relu(x),
+        ActivationKind.Relu6 => nn.functional.relu6(x),
+        ActivationKind.Selu => nn.functional.selu(x),
+        ActivationKind.Sigmoid => nn.functional.sigmoid(x),
+        ActivationKind.Silu => nn.functional.silu(x),
+        ActivationKind.Softsign => nn.functional.softsign(x),
+        ActivationKind.Softplus => nn.functional.softplus(x),
+        ActivationKind.Tanh => nn.functional.tanh(x),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation"),
+    };
+}

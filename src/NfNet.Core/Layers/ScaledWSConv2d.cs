@@ -1,0 +1,187 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Layers;
+
+/// <summary>
+/// A 2-D convolution with Scaled Weight Standardization and a learnable per-output-channel gain
+/// (Brock et al. 2021, §3; Qiao et al. 2019). Every convolution of an NFNet except the Squeeze-Excite FCs is one.
+/// </summary>
+/// <remarks>
+/// <para>Parameters, in timm's state-dict order: <c>weight</c> [O, I/g, kh, kw] (N(0, 1/fan_in) init), <c>bias</c> [O]
+/// (zeros) and <c>gain</c> [O, 1, 1, 1] (ones). The weight used in the convolution is recomputed from them on every
+/// call (see <see cref="StandardizedWeight"/>), so gradients flow through the standardization.</para>
+/// <para>With <see cref="ConvPadding.Same"/> the padding is TensorFlow "SAME": static and symmetric where that is
+/// exact (stride 1, odd kernel), otherwise computed per input size (asymmetric at stride 2, correct for odd sizes).</para>
+/// </remarks>
+public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Default epsilon of the timm formula for NFNets (timm's NFNet configs pass <c>std_conv_eps=1e-5</c>).</summary>
+    public const double TimmEps = 1e-5;
+
+    /// <summary>Epsilon of the DeepMind formula, applied as <c>max(var · fan_in, 1e-4)</c> (nfnets/base.py).</summary>
+    public const double DeepMindEps = 1e-4;
+
+    // Field names are the state-dict keys; their order is timm's (weight, bias, gain).
+    private Parameter weight;
+    private Parameter? bias;
+    private Parameter gain;
+
+    private readonly long[] _stride;
+    private readonly long[] _dilation;
+    private readonly long[] _staticPadding;
+    private readonly bool _dynamicSame;
+
+    /// <summary>Creates the convolution.</summary>
+    /// <param name="inChannels">Input channels.</param>
+    /// <param name="outChannels">Output channels.</param>
+    /// <param name="kernelSize">Square kernel size.</param>
+    /// <param name="stride">Stride.</param>
+    /// <param name="dilation">Dilation.</param>
+    /// <param name="groups">Groups; must divide both channel counts.</param>
+    /// <param name="hasBias">Whether the convolution has a bias (NFNets: yes).</param>
+    /// <param name="padding">SAME (DeepMind / timm dm_) or symmetric (timm non-dm).</param>
+    /// <param name="standardization">The timm formula (default, loads timm weights exactly) or DeepMind's.</param>
+    /// <param name="eps">Epsilon; defaults to <see cref="TimmEps"/> or <see cref="DeepMindEps"/> by formula.</param>
+    /// <param name="gamma">Activation gain folded into the weight (timm's non-dm models); 1 when the activations carry it.</param>
+    /// <param name="device">Where to create the parameters (the meta device builds a full-size model for free).</param>
+    /// <exception cref="InvalidNFNetConfigException">Non-positive sizes, or groups that do not divide the channels.</exception>
+    public ScaledWSConv2d(
+        long inChannels, long outChannels, long kernelSize, long stride = 1, long dilation = 1, long groups = 1,
+        bool hasBias = true, ConvPadding padding = ConvPadding.Same,
+        WeightStandardization standardization = WeightStandardization.Timm, double? eps = null, double gamma = 1.0,
+        Device? device = null) : base(nameof(ScaledWSConv2d))
+    {
+        if (inChannels <= 0 || outChannels <= 0 || kernelSize <= 0 || stride <= 0 || dilation <= 0 || groups <= 0)
+            throw new InvalidNFNetConfigException(
+                $"ScaledWSConv2d needs positive sizes, got in={inChannels}, out={outChannels}, kernel={kernelSize}, stride={stride}, dilation={dilation}, groups={groups}");
+        if (inChannels % groups != 0 || outChannels % groups != 0)
+            throw new InvalidNFNetConfigException(
+                $"ScaledWSConv2d groups={groups} must divide in={inChannels} and out={outChannels} channels");
+
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        KernelSize = kernelSize;
+        Stride = stride;
+        Dilation = dilation;
+        Groups = groups;
+        Padding = padding;
+        Standardization = standardization;
+        Eps = eps ?? (standardization == WeightStandardization.Timm ? TimmEps : DeepMindEps);
+        Gamma = gamma;
+
+        var fanIn = inChannels / groups * kernelSize * kernelSize;
+        weight = new Parameter(empty(new[] { outChannels, inChannels / groups, kernelSize, kernelSize }, device: device));
+        nn.init.normal_(weight, 0.0, 1.0 / Math.Sqrt(fanIn));
+        bias = hasBias ? new Parameter(zeros(new[] { outChannels }, device: device)) : null;
+        gain = new Parameter(ones(new[] { outChannels, 1L, 1L, 1L }, device: device));
+
+        _stride = new[] { stride, stride };
+        _dilation = new[] { dilation, dilation };
+        if (padding == ConvPadding.Symmetric)
+        {
+            var p = ((stride - 1) + dilation * (kernelSize - 1)) / 2;
+            _staticPadding = new[] { p, p };
+        }
+        else if (SamePadding.IsStatic(kernelSize, stride, dilation))
+        {
+            var p = (kernelSize - 1) * dilation / 2;
+            _staticPadding = new[] { p, p };
+        }
+        else
+        {
+            _staticPadding = new[] { 0L, 0L };
+            _dynamicSame = true;
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>Input channels.</summary>
+    public long InChannels { get; }
+    /// <summary>Output channels.</summary>
+    public long OutChannels { get; }
+    /// <summary>Square kernel size.</summary>
+    public long KernelSize { get; }
+    /// <summary>Stride.</summary>
+    public long Stride { get; }
+    /// <summary>Dilation.</summary>
+    public long Dilation { get; }
+    /// <summary>Groups.</summary>
+    public long Groups { get; }
+    /// <summary>Padding mode.</summary>
+    public ConvPadding Padding { get; }
+    /// <summary>Standardization formula.</summary>
+    public WeightStandardization Standardization { get; }
+    /// <summary>Standardization epsilon.</summary>
+    public double Eps { get; }
+    /// <summary>Gain folded into the weight (1 for dm_ models, whose activations carry gamma).</summary>
+    public double Gamma { get; }
+    /// <summary>Fan-in of one output unit: <c>(I / g) · k²</c>.</summary>
+    public long FanIn => InChannels / Groups * KernelSize * KernelSize;
+
+    /// <summary>The raw weight [O, I/g, k, k].</summary>
+    public Parameter Weight => weight;
+    /// <summary>The bias [O], or null.</summary>
+    public Parameter? Bias => bias;
+    /// <summary>The learnable gain [O, 1, 1, 1].</summary>
+    public Parameter Gain => gain;
+
+    /// <summary>
+    /// The weight the convolution uses: each output unit standardized to zero mean and variance <c>1/fan_in</c>
+    /// (biased variance over its <c>(I/g)·k²</c> elements), times the gain (and <see cref="Gamma"/>).
+    /// Differentiable with respect to weight and gain.
+    /// </summary>
+    public Tensor StandardizedWeight()
+    {
+        var o = OutChannels;
+        if (Standardization == WeightStandardization.Timm)
+        {
+            // timm's trick: batch-norm over a [1, O, fan_in] view computes per-unit mean and biased variance in one op.
+            var scale = Gamma / Math.Sqrt(FanIn);
+            using var g = (gain * scale).reshape(o);
+            using var flat = weight.reshape(1, o, -1);
+            using var normed = nn.functional.batch_norm(flat, null, null, g, null, training: true, momentum: 0.0, eps: Eps);
+            return normed.reshape(weight.shape);
+        }
+        else
+        {
+            var dims = new long[] { 1, 2, 3 };
+            using var mean = weight.mean(dims, keepdim: true);
+            using var variance = weight.var(dims, unbiased: false, keepdim: true);
+            using var scaled = (variance * FanIn).clamp_min(Eps).rsqrt_();
+            using var centered = weight - mean;
+            using var gscale = scaled * gain;
+            var w = centered * gscale;
+            return Gamma == 1.0 ? w : w.mul_(Gamma);
+        }
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        if (input.dim() != 4 || input.shape[1] != InChannels)
+            throw new InvalidInputException(
+                $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        using var w = StandardizedWeight();
+        if (!_dynamicSame)
+            return nn.functional.conv2d(input, w, bias, strides: _stride, padding: _staticPadding, dilation: _dilation, groups: Groups);
+        using var padded = SamePadding.Pad(input, KernelSize, Stride, Dilation);
+        return nn.functional.conv2d(padded, w, bias, strides: _stride, padding: _staticPadding, dilation: _dilation, groups: Groups);
+    }
+
+    /// <summary>Output spatial size for an input of <paramref name="h"/> × <paramref name="w"/>.</summary>
+    public (long H, long W) OutputSize(long h, long w)
+    {
+        if (Padding == ConvPadding.Same) return (SamePadding.OutputSize(h, Stride), SamePadding.OutputSize(w, Stride));
+        long Out(long n) => (n + 2 * _staticPadding[0] - Dilation * (KernelSize - 1) - 1) / Stride + 1;
+        return (Out(h), Out(w));
+    }
+
+    /// <summary>Multiply-accumulates of one forward pass on an <paramref name="h"/> × <paramref name="w"/> input (one image).</summary>
+    public long CountMacs(long h, long w)
+    {
+        var (oh, ow) = OutputSize(h, w);
+        return oh * ow * OutChannels * FanIn;
+    }
+}

@@ -1,0 +1,43 @@
+using NfNet.Layers;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Models;
+
+/// <summary>
+/// The shortcut of a transition block: 2×2 average pool at stride 2 (ceil mode, edge windows averaged over valid
+/// pixels only, i.e. TF "SAME" pooling) when the block strides, then a 1×1 WS conv. timm: <c>DownsampleAvg</c>.
+/// </summary>
+public sealed class DownsampleAvg : nn.Module<Tensor, Tensor>
+{
+    private nn.Module<Tensor, Tensor> pool;
+    private ScaledWSConv2d conv;
+
+    /// <summary>Creates the shortcut for <paramref name="spec"/>'s channels and stride.</summary>
+    public DownsampleAvg(NFBlockSpec spec, NFNetConfig config, Device? device = null) : base(nameof(DownsampleAvg))
+    {
+        Stride = spec.Stride;
+        pool = spec.Stride > 1
+            ? nn.AvgPool2d(new long[] { 2, 2 }, new long[] { 2, 2 }, ceil_mode: true, count_include_pad: false)
+            : nn.Identity();
+        conv = config.Conv(spec.InChannels, spec.OutChannels, 1, device: device);
+        RegisterComponents();
+    }
+
+    /// <summary>Pooling stride (1: no pooling).</summary>
+    public long Stride { get; }
+
+    /// <summary>The 1×1 conv.</summary>
+    public ScaledWSConv2d Conv => conv;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var pooled = pool.forward(input);
+        return conv.forward(pooled);
+    }
+
+    /// <summary>MACs for one image whose input is <paramref name="h"/> × <paramref name="w"/> (pooling not counted).</summary>
+    public long CountMacs(long h, long w) =>
+        conv.CountMacs(SamePadding.OutputSize(h, Stride), SamePadding.OutputSize(w, Stride));
+}

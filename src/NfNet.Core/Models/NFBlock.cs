@@ -1,0 +1,92 @@
+using NfNet.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Models;
+
+/// <summary>
+/// The NFNet bottleneck residual block (Brock et al. 2021, Fig. 2; timm <c>NormFreeBlock</c>):
+/// <code>
+/// a  = act1(x) · beta
+/// sc = downsample(a)   (transition block)   or   x   (un-activated input)
+/// h  = conv1(a) → act2 → conv2 (grouped 3×3, stride) → act2b → conv2b (grouped 3×3) → act3 → conv3
+/// h  = SE(h) · 2 ;  h = stochastic_depth(h) ;  y = alpha · skipinit_gain · h + sc
+/// </code>
+/// <c>skipinit_gain</c> is a learnable scalar initialised to 0, so every block starts as the identity (or the
+/// shortcut conv). Module and parameter names are timm's.
+/// </summary>
+public sealed class NFBlock : nn.Module<Tensor, Tensor>
+{
+    // Field order is state-dict order: skipinit_gain (own parameter) first, then the children as timm registers them.
+    private Parameter skipinit_gain;
+    private DownsampleAvg? downsample;
+    private ScaledActivation act1;
+    private ScaledWSConv2d conv1;
+    private ScaledActivation act2;
+    private ScaledWSConv2d conv2;
+    private ScaledActivation? act2b;
+    private ScaledWSConv2d? conv2b;
+    private ScaledActivation act3;
+    private ScaledWSConv2d conv3;
+    private SqueezeExcite attn_last;
+    private StochasticDepth drop_path;
+
+    /// <summary>Builds the block described by <paramref name="spec"/> with <paramref name="config"/>'s layer options.</summary>
+    public NFBlock(NFBlockSpec spec, NFNetConfig config, Device? device = null) : base(nameof(NFBlock))
+    {
+        Spec = spec;
+        skipinit_gain = new Parameter(zeros(Array.Empty<long>(), device: device));
+        downsample = spec.IsTransition ? new DownsampleAvg(spec, config, device) : null;
+        act1 = new ScaledActivation(config.Activation);
+        conv1 = config.Conv(spec.InChannels, spec.MidChannels, 1, device: device);
+        act2 = new ScaledActivation(config.Activation);
+        conv2 = config.Conv(spec.MidChannels, spec.MidChannels, 3, spec.Stride, spec.Groups, device);
+        if (config.ExtraConv)
+        {
+            act2b = new ScaledActivation(config.Activation);
+            conv2b = config.Conv(spec.MidChannels, spec.MidChannels, 3, 1, spec.Groups, device);
+        }
+        act3 = new ScaledActivation(config.Activation);
+        conv3 = config.Conv(spec.MidChannels, spec.OutChannels, 1, device: device);
+        attn_last = new SqueezeExcite(spec.OutChannels, spec.SeChannels, config.SeGain, device);
+        drop_path = new StochasticDepth(spec.StochasticDepthRate, config.StochasticDepthMode);
+        RegisterComponents();
+    }
+
+    /// <summary>The block's constants (channels, stride, groups, beta, alpha, drop rate).</summary>
+    public NFBlockSpec Spec { get; }
+
+    /// <summary>The learnable residual gain (0-dim, init 0).</summary>
+    public Parameter SkipInitGain => skipinit_gain;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var a = act1.forward(input);
+        if (Spec.Beta != 1.0) a = a * Spec.Beta;
+        var shortcut = downsample is null ? input : downsample.forward(a);
+        var h = conv1.forward(a);
+        h = conv2.forward(act2.forward(h));
+        if (conv2b is not null) h = conv2b.forward(act2b!.forward(h));
+        h = conv3.forward(act3.forward(h));
+        h = attn_last.forward(h);
+        h = drop_path.forward(h);
+        // alpha · skipinit_gain is one scalar: scale the branch once.
+        h = h * (skipinit_gain * Spec.Alpha);
+        return h.add_(shortcut).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>MACs for one image whose block input is <paramref name="h"/> × <paramref name="w"/>; returns the output size too.</summary>
+    public (long Macs, long H, long W) CountMacs(long h, long w)
+    {
+        var macs = conv1.CountMacs(h, w);
+        var (oh, ow) = conv2.OutputSize(h, w);
+        macs += conv2.CountMacs(h, w);
+        if (conv2b is not null) macs += conv2b.CountMacs(oh, ow);
+        macs += conv3.CountMacs(oh, ow) + attn_last.CountMacs();
+        if (downsample is not null) macs += downsample.CountMacs(h, w);
+        return (macs, oh, ow);
+    }
+}

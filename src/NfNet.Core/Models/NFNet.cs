@@ -1,0 +1,192 @@
+using System.Text;
+using NfNet.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Models;
+
+/// <summary>
+/// A normalizer-free network (Brock et al. 2021, "High-Performance Large-Scale Image Recognition Without
+/// Normalization"): deep-quad stem → stages of <see cref="NFBlock"/>s → 1×1 <c>final_conv</c> → gamma activation →
+/// average pool → dropout → linear classifier. Builds any <see cref="NFNetConfig"/>, the F0–F7 family included.
+/// </summary>
+/// <remarks>
+/// The module tree uses timm's names, so <c>state_dict()</c> keys, shapes and order equal timm's <c>dm_nfnet_f*</c>
+/// (<c>stem.conv1.weight</c>, <c>stages.0.0.skipinit_gain</c>, <c>stages.1.0.downsample.conv.weight</c>,
+/// <c>stages.0.0.attn_last.fc1.weight</c>, <c>final_conv.gain</c>, <c>head.fc.bias</c>, …).
+/// Pass <c>torch.META</c> as the device to build a full-size model without allocating its weights.
+/// </remarks>
+public sealed class NFNet : nn.Module<Tensor, Tensor>
+{
+    private NFStem stem;
+    private Sequential stages;
+    private ScaledWSConv2d final_conv;
+    private ScaledActivation final_act;
+    private ClassifierHead head;
+
+    private readonly NFBlock[] _blocks;
+
+    /// <summary>Builds the network described by <paramref name="config"/> (validated first).</summary>
+    /// <param name="config">The architecture; see <see cref="NFNetVariants"/> for F0–F7.</param>
+    /// <param name="device">Where to create the parameters; null for the default (CPU).</param>
+    /// <exception cref="InvalidNFNetConfigException">The configuration is not buildable.</exception>
+    public NFNet(NFNetConfig config, Device? device = null) : base(nameof(NFNet))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config.Validate();
+        BlockSpecs = NFBlockSpec.Schedule(config);
+
+        stem = new NFStem(config, device);
+        _blocks = BlockSpecs.Select(spec => new NFBlock(spec, config, device)).ToArray();
+        var stageModules = new List<nn.Module<Tensor, Tensor>>();
+        for (var s = 0; s < config.Depths.Count; s++)
+            stageModules.Add(nn.Sequential(_blocks.Where(b => b.Spec.Stage == s).Cast<nn.Module<Tensor, Tensor>>().ToArray()));
+        stages = nn.Sequential(stageModules.ToArray());
+        final_conv = config.Conv(config.Widths[^1], config.NumFeatures, 1, device: device);
+        final_act = new ScaledActivation(config.Activation);
+        head = new ClassifierHead(config.NumFeatures, config.NumClasses, config.DropRate, device);
+        RegisterComponents();
+    }
+
+    /// <summary>Builds a named variant ("F0" … "F7", or timm's <c>dm_nfnet_f0</c> …) with optional overrides.</summary>
+    /// <exception cref="UnknownVariantException">No such variant.</exception>
+    public static NFNet Create(string variant, int? numClasses = null, int? inChannels = null, Device? device = null)
+    {
+        var config = NFNetVariants.Get(variant);
+        if (numClasses is { } n) config = config with { NumClasses = n };
+        if (inChannels is { } c) config = config with { InChannels = c };
+        return new NFNet(config, device);
+    }
+
+    /// <summary>The configuration this network was built from.</summary>
+    public NFNetConfig Config { get; }
+
+    /// <summary>Per-block constants, in order.</summary>
+    public IReadOnlyList<NFBlockSpec> BlockSpecs { get; }
+
+    /// <summary>The blocks, in order (their <see cref="NFBlock.Spec"/> names them).</summary>
+    public IReadOnlyList<NFBlock> Blocks => _blocks;
+
+    /// <summary>The stem.</summary>
+    public NFStem Stem => stem;
+
+    /// <summary>Stage <paramref name="index"/> (a sequence of blocks).</summary>
+    public nn.Module<Tensor, Tensor> Stage(int index) => (nn.Module<Tensor, Tensor>)stages[index];
+
+    /// <summary>Number of stages.</summary>
+    public int StageCount => Config.Depths.Count;
+
+    /// <summary>The head (pool, dropout, classifier).</summary>
+    public ClassifierHead Head => head;
+
+    /// <summary>Classifier outputs (0 when there is no classifier).</summary>
+    public long NumClasses => head.NumClasses;
+
+    /// <summary>Width of the pooled features.</summary>
+    public int NumFeatures => Config.NumFeatures;
+
+    /// <summary>Logits [N, classes] for images [N, C, H, W] (pooled features [N, F] with no classifier).</summary>
+    /// <exception cref="InvalidInputException">Not a 4-D floating tensor with the configured channel count.</exception>
+    public override Tensor forward(Tensor input)
+    {
+        using var features = forward_features(input);
+        return head.forward(features);
+    }
+
+    /// <summary>
+    /// The trunk: <c>final_act(final_conv(stages(stem(x))))</c>, [N, F, H/32, W/32] (ceil), before pooling.
+    /// </summary>
+    /// <exception cref="InvalidInputException">Not a 4-D floating tensor with the configured channel count.</exception>
+    public Tensor forward_features(Tensor input)
+    {
+        CheckInput(input);
+        using var scope = NewDisposeScope();
+        var x = stem.forward(input);
+        x = stages.forward(x);
+        x = final_act.forward(final_conv.forward(x));
+        return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The head on trunk features: logits, or with <paramref name="preLogits"/> the pooled features [N, F].</summary>
+    public Tensor forward_head(Tensor features, bool preLogits = false) => head.forward(features, preLogits);
+
+    /// <summary>Replaces the classifier by a fresh one with <paramref name="numClasses"/> outputs (0 removes it).</summary>
+    /// <remarks>The new layer is created on the device and dtype of the current trunk.</remarks>
+    public void ResetClassifier(int numClasses)
+    {
+        var reference = final_conv.Weight;
+        head.Reset(numClasses, reference.device);
+        if (head.Fc is Linear linear && linear.weight!.dtype != reference.dtype) head.Fc.to(reference.dtype);
+    }
+
+    /// <summary>Total number of parameter elements.</summary>
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+
+    /// <summary>
+    /// Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image:
+    /// every convolution, the SE FCs and the classifier (biases, activations and pooling are not counted), as
+    /// DeepMind's <c>count_flops</c> reports them (F0 at 256 px: 12.38 B).
+    /// </summary>
+    public long CountMacs(int height, int width)
+    {
+        if (height <= 0 || width <= 0) throw new ArgumentOutOfRangeException(nameof(height), $"image size must be positive, got {height}x{width}");
+        var (macs, h, w) = stem.CountMacs(height, width);
+        foreach (var block in _blocks)
+        {
+            var (m, oh, ow) = block.CountMacs(h, w);
+            macs += m;
+            (h, w) = (oh, ow);
+        }
+        macs += final_conv.CountMacs(h, w) + head.CountMacs();
+        return macs;
+    }
+
+    /// <summary>MACs at the configuration's evaluation resolution.</summary>
+    public long CountMacs() => CountMacs(Config.EvalResolution, Config.EvalResolution);
+
+    /// <summary>A readable summary: configuration, parameter count, MACs, and each stage's blocks, channels and output size.</summary>
+    public string Summary(int? resolution = null)
+    {
+        var res = resolution ?? Config.EvalResolution;
+        var sb = new StringBuilder();
+        sb.AppendLine($"NFNet {Config.Name}");
+        sb.AppendLine($"  {Config}");
+        sb.AppendLine($"  parameters        {ParameterCount():N0} in {parameters().Count()} tensors");
+        sb.AppendLine($"  MACs @ {res}px      {CountMacs(res, res) / 1e9:F2} B");
+        sb.AppendLine($"  train/eval px     {Config.TrainResolution}/{Config.EvalResolution}, dropout {Config.DropRate}, stochastic depth {Config.StochasticDepthRate}, RandAugment {Config.RandAugment}");
+        var (_, h, w) = stem.CountMacs(res, res);
+        sb.AppendLine($"  stem              {Config.InChannels} -> {Config.StemWidth} ch, {h}x{w}");
+        for (var s = 0; s < StageCount; s++)
+        {
+            var blocks = _blocks.Where(b => b.Spec.Stage == s).ToArray();
+            foreach (var b in blocks) (_, h, w) = b.CountMacs(h, w);
+            var first = blocks[0].Spec;
+            var betas = string.Join(" ", blocks.Select(b => b.Spec.Beta.ToString("F4")));
+            sb.AppendLine($"  stage {s}           {blocks.Length} blocks, {first.InChannels} -> {first.OutChannels} ch (mid {first.MidChannels}, {first.Groups} groups), stride {first.Stride}, {h}x{w}, beta {betas}");
+        }
+        sb.AppendLine($"  final_conv        {Config.Widths[^1]} -> {Config.NumFeatures} ch, {h}x{w}");
+        sb.Append($"  head              pool -> dropout {Config.DropRate} -> linear {Config.NumFeatures} -> {NumClasses}");
+        return sb.ToString();
+    }
+
+    private void CheckInput(Tensor input)
+    {
+        if (input.dim() != 4 || input.shape[1] != Config.InChannels)
+            throw new InvalidInputException(
+                $"NFNet {Config.Name} expected input [N, {Config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        if (!input.is_floating_point())
+            throw new InvalidInputException(
+                $"NFNet {Config.Name} expected a floating-point image tensor, got {input.dtype}", nameof(input));
+        var weight = final_conv.Weight;
+        if (input.dtype != weight.dtype)
+            throw new InvalidInputException(
+                $"NFNet {Config.Name} has {weight.dtype} weights and expected a {weight.dtype} input, got {input.dtype} (convert with input.to(model dtype))", nameof(input));
+        if ((input.device_type != weight.device_type || input.device_index != weight.device_index) && !weight.is_meta)
+            throw new InvalidInputException(
+                $"NFNet {Config.Name} is on {weight.device} and expected an input there, got one on {input.device}", nameof(input));
+        if (input.shape[0] == 0 || input.shape[2] == 0 || input.shape[3] == 0)
+            throw new InvalidInputException(
+                $"NFNet {Config.Name} expected a non-empty batch of non-empty images, got {InvalidInputException.Describe(input.shape)}", nameof(input));
+    }
+}

@@ -1,0 +1,75 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Weights;
+
+/// <summary>
+/// Copies named tensors into a module's parameters and buffers (<c>state_dict()</c> names, timm's for NFNets),
+/// converting dtype and device on the way. Strict loading checks everything first and changes nothing on a mismatch.
+/// </summary>
+public static class StateDictLoader
+{
+    /// <summary>
+    /// Loads <paramref name="weights"/> into <paramref name="module"/>.
+    /// </summary>
+    /// <param name="module">The target model.</param>
+    /// <param name="weights">Tensors by name (any dtype convertible to the model's; any device).</param>
+    /// <param name="strict">
+    /// True (default): every model tensor must be provided with its exact shape and no extra names may appear,
+    /// otherwise <see cref="StateDictMismatchException"/> is thrown before anything is copied. False: copy what
+    /// matches by name and shape (e.g. a backbone whose classifier has another <c>num_classes</c>) and report the rest.
+    /// </param>
+    /// <returns>What was loaded, missing, unexpected and mismatched.</returns>
+    public static LoadReport Load(nn.Module module, IReadOnlyDictionary<string, Tensor> weights, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(weights);
+        var target = module.state_dict();
+        var loaded = new List<string>();
+        var missing = new List<string>();
+        var mismatched = new List<string>();
+        foreach (var (name, dst) in target)
+        {
+            if (!weights.TryGetValue(name, out var src)) { missing.Add(name); continue; }
+            if (!src.shape.SequenceEqual(dst.shape))
+            {
+                mismatched.Add($"{name}: model {InvalidInputException.Describe(dst.shape)} vs weights {InvalidInputException.Describe(src.shape)}");
+                continue;
+            }
+            if (!IsConvertible(src.dtype, dst.dtype))
+            {
+                mismatched.Add($"{name}: model {dst.dtype} vs weights {src.dtype} (not convertible)");
+                continue;
+            }
+            loaded.Add(name);
+        }
+        var unexpected = weights.Keys.Where(k => !target.ContainsKey(k)).ToList();
+        var report = new LoadReport(loaded, missing, unexpected, mismatched);
+        if (strict && !report.IsExact) throw new StateDictMismatchException(missing, unexpected, mismatched);
+
+        using (no_grad())
+        {
+            foreach (var name in loaded) target[name].copy_(weights[name]);
+        }
+        return report;
+    }
+
+    /// <summary>Reads a safetensors file and loads it into <paramref name="module"/> (see <see cref="Load(nn.Module, IReadOnlyDictionary{string, Tensor}, bool)"/>).</summary>
+    /// <exception cref="WeightFileException">The file is corrupt; the model is untouched.</exception>
+    /// <exception cref="StateDictMismatchException">Strict loading and the names or shapes differ; the model is untouched.</exception>
+    public static LoadReport LoadSafetensors(this nn.Module module, string path, bool strict = true)
+    {
+        var weights = SafetensorsReader.Load(path);
+        try { return Load(module, weights, strict); }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+    }
+
+    private static bool IsConvertible(ScalarType from, ScalarType to) =>
+        IsFloating(to) ? IsFloating(from) || IsInteger(from) : from == to;
+
+    private static bool IsFloating(ScalarType t) =>
+        t is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
+
+    private static bool IsInteger(ScalarType t) =>
+        t is ScalarType.Byte or ScalarType.Int8 or ScalarType.Int16 or ScalarType.Int32 or ScalarType.Int64;
+}

@@ -164,11 +164,13 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
             throw new InvalidInputException(
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
         using var w = StandardizedWeight();
-        if (!_dynamicSame)
-            return nn.functional.conv2d(input, w, bias, strides: _stride, padding: _staticPadding, dilation: _dilation, groups: Groups);
+        if (!_dynamicSame) return Convolve(input, w);
         using var padded = SamePadding.Pad(input, KernelSize, Stride, Dilation);
-        return nn.functional.conv2d(padded, w, bias, strides: _stride, padding: _staticPadding, dilation: _dilation, groups: Groups);
+        return Convolve(padded, w);
     }
+
+    private Tensor Convolve(Tensor x, Tensor w) =>
+        CpuNarrowConvGuard.Conv2d(x, w, bias, _stride, _staticPadding, _dilation, Groups);
 
     /// <summary>Output spatial size for an input of <paramref name="h"/> × <paramref name="w"/>.</summary>
     public (long H, long W) OutputSize(long h, long w)

@@ -46,11 +46,17 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var s = input.mean(new long[] { 2, 3 }, keepdim: true);
-        s = nn.functional.relu(fc1.forward(s));
-        s = nn.functional.sigmoid(fc2.forward(s));
+        s = nn.functional.relu(Fc(fc1, s));
+        s = nn.functional.sigmoid(Fc(fc2, s));
         if (Gain != 1.0) s = s * Gain; // exact for the power-of-two gain 2, and cheaper on the [N, C, 1, 1] gate
         return (input * s).MoveToOuterDisposeScope();
     }
+
+    private static readonly long[] Ones = { 1, 1 };
+    private static readonly long[] Zeros = { 0, 0 };
+
+    // Through the guard: bf16 1×1 convs with narrow channels are wrong on libtorch 2.10 CPUs (see CpuNarrowConvGuard).
+    private static Tensor Fc(Conv2d fc, Tensor x) => CpuNarrowConvGuard.Conv2d(x, fc.weight!, fc.bias, Ones, Zeros, Ones, 1);
 
     /// <summary>Multiply-accumulates of the two FCs for one image.</summary>
     public long CountMacs() => 2 * Channels * HiddenChannels;

@@ -41,7 +41,7 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
         if (numClasses < 0) throw new InvalidNFNetConfigException($"num_classes must be >= 0, got {numClasses}", nameof(numClasses));
         var old = fc;
         fc = CreateClassifier(NumFeatures, numClasses, device);
-        register_module("fc", fc);
+        _internal_submodules["fc"] = fc; // replace in place: keeps the state-dict order (register_module refuses a second "fc")
         NumClasses = numClasses;
         old.Dispose();
     }

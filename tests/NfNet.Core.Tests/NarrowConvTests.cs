@@ -1,0 +1,95 @@
+using NfNet.Layers;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace NfNet.Tests;
+
+/// <summary>
+/// ScaledWSConv2d in float32 and bf16 agrees with a float64 reference (forward, input and weight gradients) for every
+/// channel count, including those where libtorch 2.10's CPU kernels are wrong (see CpuNarrowConvGuard). Each case
+/// runs twice: the defect was nondeterministic.
+/// </summary>
+public sealed class NarrowConvTests
+{
+    private static double Relative(Tensor approx, Tensor exact) =>
+        (approx.to(ScalarType.Float64) - exact).abs().max().ToDouble() / exact.abs().max().ToDouble();
+
+    public static TheoryData<long, long, long, long> Shapes()
+    {
+        var data = new TheoryData<long, long, long, long>();
+        foreach (var o in new long[] { 1, 3, 8, 12, 16, 20, 32 })
+            foreach (var i in new long[] { 1, 3, 8, 16, 20, 32 })
+                data.Add(i, o, 3, 1);
+        data.Add(8, 16, 3, 2);   // stride 2, dynamic SAME padding
+        data.Add(12, 8, 1, 1);   // 1×1
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Float32AndBf16MatchFloat64ForwardAndBackward(long cin, long cout, long kernel, long stride)
+    {
+        manual_seed(cin * 100 + cout);
+        using var reference = new ScaledWSConv2d(cin, cout, kernel, stride);
+        using (no_grad()) reference.Bias!.uniform_(-0.5, 0.5);
+        reference.to(ScalarType.Float64);
+        using var x = randn(2, cin, 12, 12, dtype: ScalarType.Float64);
+        using var xd = x.clone().requires_grad_();
+        using var yd = reference.forward(xd);
+        using var gy = randn_like(yd);
+        (yd * gy).sum().backward();
+
+        foreach (var (dtype, tolerance) in new[] { (ScalarType.Float32, 1e-4), (ScalarType.BFloat16, 0.03) })
+        {
+            for (var repeat = 0; repeat < 2; repeat++)
+            {
+                using var conv = new ScaledWSConv2d(cin, cout, kernel, stride);
+                conv.to(dtype);
+                conv.load_state_dict(reference.state_dict());
+                using var xs = x.to(dtype).requires_grad_();
+                using var ys = conv.forward(xs);
+                (ys * gy.to(dtype)).sum().backward();
+                Assert.True(Relative(ys, yd) < tolerance, $"{dtype} forward off by {Relative(ys, yd):E2}");
+                Assert.True(Relative(xs.grad!, xd.grad!) < tolerance, $"{dtype} input gradient off by {Relative(xs.grad!, xd.grad!):E2}");
+                Assert.True(Relative(conv.Weight.grad!, reference.Weight.grad!) < 5 * tolerance, $"{dtype} weight gradient off");
+            }
+        }
+    }
+
+    [Fact]
+    public void TinyModelInBf16TracksFloat32()
+    {
+        using var reference = TestFixtures.LoadTiny();
+        using var bf16 = TestFixtures.LoadTiny(ScalarType.BFloat16);
+        using var _ = no_grad();
+        using var x = randn(2, 3, 64, 64);
+        using var expected = reference.forward(x);
+        using var y = bf16.forward(x.to(ScalarType.BFloat16));
+        Assert.Equal(ScalarType.BFloat16, y.dtype);
+        Assert.True(Relative(y, expected.to(ScalarType.Float64)) < 0.1, $"bf16 logits off by {Relative(y, expected.to(ScalarType.Float64)):P1}");
+    }
+}
+
+public sealed class NarrowSqueezeExciteTests
+{
+    [Theory]
+    [InlineData(24L, 8L)]
+    [InlineData(20L, 12L)]
+    [InlineData(16L, 8L)]
+    public void Bf16SqueezeExciteOnNarrowChannelsMatchesFloat64(long channels, long hidden)
+    {
+        manual_seed(channels);
+        using var reference = new SqueezeExcite(channels, hidden, 2.0);
+        using (no_grad()) foreach (var p in reference.parameters()) p.uniform_(-1, 1);
+        reference.to(ScalarType.Float64);
+        using var bf16 = new SqueezeExcite(channels, hidden, 2.0);
+        bf16.to(ScalarType.BFloat16);
+        bf16.load_state_dict(reference.state_dict());
+        using var x = randn(4, channels, 3, 3, dtype: ScalarType.Float64);
+        using var expected = reference.forward(x);
+        using var y = bf16.forward(x.to(ScalarType.BFloat16));
+        var err = (y.to(ScalarType.Float64) - expected).abs().max().ToDouble() / expected.abs().max().ToDouble();
+        Assert.True(err < 0.03, $"bf16 SE off by {err:P1}");
+    }
+}

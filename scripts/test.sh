@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up (idempotent) and run the whole test suite; ends with one plain line "N passed, N failed, N skipped".
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+bash scripts/setup.sh
+
+results="$repo_root/artifacts/test-results"
+rm -rf "$results"
+status=0
+dotnet test NfNet.sln -c Release --no-build --logger "trx" --results-directory "$results" || status=$?
+
+# The packed NuGet packages must be consumable from a local feed.
+bash scripts/check-package.sh || { echo "package check failed"; status=1; pack_failed=1; }
+
+# Totals from the TRX files (dotnet test prints one summary per project, which CI does not read).
+read -r passed failed skipped < <(python3 - "$results" <<'PY' 2>/dev/null || echo "0 0 0"
+import glob, sys, xml.etree.ElementTree as ET
+p = f = s = 0
+for path in glob.glob(sys.argv[1] + "/*.trx"):
+    c = ET.parse(path).getroot().find(".//{*}Counters")
+    p += int(c.get("passed", 0)); f += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0))
+    s += int(c.get("notExecuted", 0))
+print(p, f, s)
+PY
+)
+if [ "${pack_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi

@@ -39,7 +39,7 @@ public sealed class ScaledWSConv2dTests
             var gain = conv.Gain[o].flatten()[0].ToDouble();
             var expected = raw.Select(v => (v - mean) / Math.Sqrt(variance + 1e-5) * gain / Math.Sqrt(fanIn)).ToArray();
             var actual = Unit(w, o);
-            for (var i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 5);
+            for (var i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 1e-6);
         }
     }
 
@@ -55,7 +55,7 @@ public sealed class ScaledWSConv2dTests
             var scale = 1.0 / Math.Sqrt(Math.Max(raw.PopulationVariance() * conv.FanIn, 1e-4));
             var gain = conv.Gain[o].flatten()[0].ToDouble();
             var actual = Unit(w, o);
-            for (var i = 0; i < raw.Length; i++) Assert.Equal((raw[i] - mean) * scale * gain, actual[i], 5);
+            for (var i = 0; i < raw.Length; i++) Assert.Equal((raw[i] - mean) * scale * gain, actual[i], 1e-6);
         }
     }
 
@@ -68,7 +68,7 @@ public sealed class ScaledWSConv2dTests
         {
             var unit = Unit(w, o);
             var rawVariance = Unit(conv.Weight, o).PopulationVariance();
-            Assert.Equal(0.0, unit.Mean(), 6);
+            Assert.Equal(0.0, unit.Mean(), 1e-6);
             // Exactly 1/fan_in up to the epsilon inside the square root: var/(var + eps) / fan_in.
             var expected = rawVariance / (rawVariance + ScaledWSConv2d.TimmEps) / conv.FanIn;
             Assert.Equal(expected, unit.PopulationVariance(), 1e-8);

@@ -1,0 +1,140 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Optim;
+
+/// <summary>
+/// Adaptive Gradient Clipping (Brock et al. 2021, §4.1) as a decorator around any TorchSharp optimizer. Before the
+/// inner optimizer steps, each clipped parameter's gradient is rescaled unit-wise so that
+/// <c>‖G_i‖ ≤ λ · max(‖W_i‖, eps)</c>: <c>G_i ← G_i · λ·max(‖W_i‖, eps) / max(‖G_i‖, 1e-6)</c> where it exceeds that,
+/// unchanged elsewhere. Learning rates and schedulers reach the inner optimizer through <see cref="ParamGroups"/>.
+/// </summary>
+/// <remarks>
+/// Clipping acts on the raw gradient, so any weight decay must be added after it (DeepMind's order): give the inner
+/// optimizer no weight decay of its own. Parameters not named in <c>clipped</c> are stepped but not clipped. With
+/// zero-initialised scalars such as <c>skipinit_gain</c>, clipping caps their gradient at λ·eps, which freezes the
+/// residual branches in short runs: leave them out of the clipped set there (see the training notes).
+/// </remarks>
+public sealed class AdaptiveGradientClipping : optim.Optimizer
+{
+    /// <summary>DeepMind's and timm's default clip factor λ.</summary>
+    public const double DefaultClipFactor = 0.01;
+
+    /// <summary>Floor on the parameter norm, so zero-initialised parameters can still move (1e-3).</summary>
+    public const double DefaultEps = 1e-3;
+
+    /// <summary>Floor on the gradient norm in the rescaling division (1e-6).</summary>
+    public const double GradientNormFloor = 1e-6;
+
+    private readonly optim.Optimizer _inner;
+    private readonly (string Name, Parameter Parameter)[] _clipped;
+
+    /// <summary>Wraps <paramref name="inner"/> and clips the gradients of <paramref name="clipped"/> before each step.</summary>
+    /// <param name="inner">Any optimizer (SGD, Adam, …) over the model's parameters.</param>
+    /// <param name="clipped">Named parameters to clip; the others are left to the inner optimizer unclipped.</param>
+    /// <param name="clipFactor">λ; must be positive.</param>
+    /// <param name="eps">Floor on the parameter norm; must be positive.</param>
+    /// <param name="gains">How [O, 1, 1, 1] gains are clipped.</param>
+    /// <param name="skipNonFiniteSteps">False (default): a NaN/∞ gradient raises <see cref="NonFiniteGradientException"/>.
+    /// True: the step is skipped (gradients are zeroed) and <see cref="SkippedSteps"/> counts it.</param>
+    public AdaptiveGradientClipping(optim.Optimizer inner, IEnumerable<(string Name, Parameter Parameter)> clipped,
+        double clipFactor = DefaultClipFactor, double eps = DefaultEps, GainClipping gains = GainClipping.Elementwise,
+        bool skipNonFiniteSteps = false) : base(IntPtr.Zero)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(clipped);
+        if (!(clipFactor > 0)) throw new ArgumentOutOfRangeException(nameof(clipFactor), clipFactor, "AGC clip factor λ must be positive");
+        if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "AGC eps must be positive");
+        _inner = inner;
+        _clipped = clipped.ToArray();
+        ClipFactor = clipFactor;
+        Eps = eps;
+        Gains = gains;
+        SkipNonFiniteSteps = skipNonFiniteSteps;
+    }
+
+    /// <summary>λ.</summary>
+    public double ClipFactor { get; }
+    /// <summary>Floor on the parameter norm.</summary>
+    public double Eps { get; }
+    /// <summary>Gain convention.</summary>
+    public GainClipping Gains { get; }
+    /// <summary>Whether non-finite gradients skip the step instead of raising.</summary>
+    public bool SkipNonFiniteSteps { get; }
+    /// <summary>Steps skipped for non-finite gradients.</summary>
+    public int SkippedSteps { get; private set; }
+    /// <summary>The wrapped optimizer.</summary>
+    public optim.Optimizer Inner => _inner;
+    /// <summary>Names of the clipped parameters.</summary>
+    public IReadOnlyList<string> ClippedNames => _clipped.Select(c => c.Name).ToArray();
+
+    /// <summary>
+    /// Clips <paramref name="gradient"/> in place for parameter <paramref name="weight"/>, unit-wise.
+    /// Parameters without a gradient are the caller's concern.
+    /// </summary>
+    public static void ClipInPlace(Tensor weight, Tensor gradient, double clipFactor = DefaultClipFactor,
+        double eps = DefaultEps, GainClipping gains = GainClipping.Elementwise)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var maxNorm = UnitwiseNorm.Of(weight.detach(), gains).clamp_min(eps).mul_(clipFactor);
+        var gradNorm = UnitwiseNorm.Of(gradient, gains);
+        var scale = maxNorm / gradNorm.clamp_min(GradientNormFloor);
+        // Where ‖G‖ ≤ max the gradient is kept exactly; elsewhere it is scaled onto the sphere of radius max.
+        var factor = where(gradNorm.gt(maxNorm), scale, ones_like(scale));
+        gradient.mul_(factor.to(gradient.dtype));
+    }
+
+    /// <summary>Clips the gradients of the clipped parameters now (without stepping).</summary>
+    /// <returns>False when a gradient was not finite and <see cref="SkipNonFiniteSteps"/> is set.</returns>
+    public bool ClipGradients()
+    {
+        foreach (var (name, p) in _clipped)
+        {
+            var g = p.grad;
+            if (g is null) continue; // parameters without gradients are skipped, not an error
+            using (var finite = g.isfinite().all())
+            {
+                if (!finite.ToBoolean())
+                {
+                    if (SkipNonFiniteSteps) return false;
+                    throw new NonFiniteGradientException(name);
+                }
+            }
+            ClipInPlace(p, g, ClipFactor, Eps, Gains);
+        }
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override Tensor step(Func<Tensor>? closure = null)
+    {
+        Tensor? loss = null;
+        if (closure is not null)
+        {
+            using var _ = enable_grad();
+            loss = closure();
+        }
+        if (!ClipGradients())
+        {
+            SkippedSteps++;
+            _inner.zero_grad();
+            return loss!;
+        }
+        _inner.step();
+        return loss!;
+    }
+
+    /// <inheritdoc />
+    public override void zero_grad() => _inner.zero_grad();
+
+    /// <inheritdoc />
+    public override IEnumerable<Parameter> parameters() => _inner.parameters();
+
+    /// <inheritdoc />
+    public override IEnumerable<optim.ILearningRateController> ParamGroups => _inner.ParamGroups;
+
+    /// <inheritdoc />
+    public override void add_param_group(ParamGroup param_group) => _inner.add_param_group(param_group);
+}

@@ -1,0 +1,24 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Optim;
+
+/// <summary>
+/// The Frobenius norm of each output unit of a parameter (Brock et al. 2021, §4.1): over every dimension but the
+/// first for rank ≥ 2 (conv kernels [O, I, kh, kw], linear weights [O, I]), over the whole tensor for scalars and
+/// vectors (biases, <c>skipinit_gain</c>). Returned with kept dimensions, so it broadcasts against the tensor.
+/// </summary>
+public static class UnitwiseNorm
+{
+    /// <summary>Unit-wise norms of <paramref name="x"/>; <paramref name="gains"/> decides for [O, 1, 1, 1] gains.</summary>
+    public static Tensor Of(Tensor x, GainClipping gains = GainClipping.Elementwise)
+    {
+        if (x.dim() <= 1 || (gains == GainClipping.WholeVector && IsChannelVector(x)))
+            return linalg.vector_norm(x, 2);
+        var dims = Enumerable.Range(1, (int)x.dim() - 1).Select(d => (long)d).ToArray();
+        return linalg.vector_norm(x, 2, dims, keepdim: true);
+    }
+
+    /// <summary>A tensor of shape [O, 1, …, 1]: a per-channel vector stored with trailing unit dimensions.</summary>
+    public static bool IsChannelVector(Tensor x) => x.dim() >= 2 && x.shape.Skip(1).All(d => d == 1);
+}

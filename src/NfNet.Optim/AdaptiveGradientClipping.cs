@@ -8,15 +8,21 @@ namespace NfNet.Optim;
 /// Adaptive Gradient Clipping (Brock et al. 2021, §4.1) as a decorator around any TorchSharp optimizer. Before the
 /// inner optimizer steps, each clipped parameter's gradient is rescaled unit-wise so that
 /// <c>‖G_i‖ ≤ λ · max(‖W_i‖, eps)</c>: <c>G_i ← G_i · λ·max(‖W_i‖, eps) / max(‖G_i‖, 1e-6)</c> where it exceeds that,
-/// unchanged elsewhere. Learning rates and schedulers reach the inner optimizer through <see cref="ParamGroups"/>.
+/// unchanged elsewhere. Learning rates and schedulers reach the inner optimizer through <see cref="OptimizerDecorator.ParamGroups"/>.
 /// </summary>
 /// <remarks>
-/// Clipping acts on the raw gradient, so any weight decay must be added after it (DeepMind's order): give the inner
-/// optimizer no weight decay of its own. Parameters not named in <c>clipped</c> are stepped but not clipped. With
-/// zero-initialised scalars such as <c>skipinit_gain</c>, clipping caps their gradient at λ·eps, which freezes the
-/// residual branches in short runs: leave them out of the clipped set there (see the training notes).
+/// <para>Order of a step (DeepMind's SGD_AGC): clip the raw gradients, then add the <see cref="CoupledWeightDecay"/>
+/// given here (<c>g ← g + wd·W</c>), then the inner optimizer's update (e.g. Nesterov momentum). Weight decay that the
+/// inner optimizer adds itself would land <em>before</em> clipping and be clipped with the gradient, so the constructor
+/// refuses an inner optimizer with coupled weight decay (AdamW's decoupled decay is allowed) unless
+/// <c>allowInnerWeightDecay</c> says that order is meant.</para>
+/// <para>Parameters not named in <c>clipped</c> are stepped but not clipped. With zero-initialised scalars such as
+/// <c>skipinit_gain</c>, clipping caps their gradient at λ·eps, which freezes the residual branches in short runs
+/// (thousands of steps): leave them out of the clipped set there (see <see cref="AgcParameters.ForNFNet"/>).</para>
+/// <para>With <see cref="SharpnessAwareMinimization"/>, wrap AGC inside SAM: SAM's base step is then AGC's step, so the
+/// gradient at the perturbed point is clipped just before the update.</para>
 /// </remarks>
-public sealed class AdaptiveGradientClipping : optim.Optimizer
+public sealed class AdaptiveGradientClipping : OptimizerDecorator
 {
     /// <summary>DeepMind's and timm's default clip factor λ.</summary>
     public const double DefaultClipFactor = 0.01;
@@ -27,8 +33,8 @@ public sealed class AdaptiveGradientClipping : optim.Optimizer
     /// <summary>Floor on the gradient norm in the rescaling division (1e-6).</summary>
     public const double GradientNormFloor = 1e-6;
 
-    private readonly optim.Optimizer _inner;
     private readonly (string Name, Parameter Parameter)[] _clipped;
+    private readonly CoupledWeightDecay? _weightDecay;
 
     /// <summary>Wraps <paramref name="inner"/> and clips the gradients of <paramref name="clipped"/> before each step.</summary>
     /// <param name="inner">Any optimizer (SGD, Adam, …) over the model's parameters.</param>
@@ -37,16 +43,29 @@ public sealed class AdaptiveGradientClipping : optim.Optimizer
     /// <param name="eps">Floor on the parameter norm; must be positive.</param>
     /// <param name="gains">How [O, 1, 1, 1] gains are clipped.</param>
     /// <param name="skipNonFiniteSteps">False (default): a NaN/∞ gradient raises <see cref="NonFiniteGradientException"/>.
-    /// True: the step is skipped (gradients are zeroed) and <see cref="SkippedSteps"/> counts it.</param>
+    /// True: the step is skipped (gradients are zeroed) and <see cref="OptimizerDecorator.SkippedSteps"/> counts it.</param>
+    /// <param name="weightDecay">Weight decay added after clipping; null for none.</param>
+    /// <param name="allowInnerWeightDecay">Accept an inner optimizer that adds weight decay to the gradient before
+    /// clipping (not DeepMind's order).</param>
+    /// <exception cref="ArgumentException">The inner optimizer has no parameters, is a
+    /// <see cref="SharpnessAwareMinimization"/> (wrap the other way round), or adds coupled weight decay itself.</exception>
     public AdaptiveGradientClipping(optim.Optimizer inner, IEnumerable<(string Name, Parameter Parameter)> clipped,
         double clipFactor = DefaultClipFactor, double eps = DefaultEps, GainClipping gains = GainClipping.Elementwise,
-        bool skipNonFiniteSteps = false) : base(IntPtr.Zero)
+        bool skipNonFiniteSteps = false, CoupledWeightDecay? weightDecay = null, bool allowInnerWeightDecay = false)
+        : base(inner)
     {
-        ArgumentNullException.ThrowIfNull(inner);
-        ArgumentNullException.ThrowIfNull(clipped);
+                ArgumentNullException.ThrowIfNull(clipped);
         if (!(clipFactor > 0)) throw new ArgumentOutOfRangeException(nameof(clipFactor), clipFactor, "AGC clip factor λ must be positive");
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "AGC eps must be positive");
-        _inner = inner;
+        if (inner is SharpnessAwareMinimization)
+            throw new ArgumentException("AGC cannot wrap SAM (SAM's step needs the closure): wrap AGC inside SAM instead, " +
+                "new SharpnessAwareMinimization(new AdaptiveGradientClipping(sgd, ...))", nameof(inner));
+        var innerDecay = InnerWeightDecay.Coupled(inner);
+        if (innerDecay > 0 && !allowInnerWeightDecay)
+            throw new ArgumentException($"the inner optimizer adds weight decay {innerDecay} to the gradient before AGC " +
+                "clips it; create it with weight_decay: 0 and pass a CoupledWeightDecay to AGC (DeepMind's order: clip, " +
+                "then decay), or set allowInnerWeightDecay", nameof(inner));
+        _weightDecay = weightDecay;
         _clipped = clipped.ToArray();
         ClipFactor = clipFactor;
         Eps = eps;
@@ -62,10 +81,8 @@ public sealed class AdaptiveGradientClipping : optim.Optimizer
     public GainClipping Gains { get; }
     /// <summary>Whether non-finite gradients skip the step instead of raising.</summary>
     public bool SkipNonFiniteSteps { get; }
-    /// <summary>Steps skipped for non-finite gradients.</summary>
-    public int SkippedSteps { get; private set; }
-    /// <summary>The wrapped optimizer.</summary>
-    public optim.Optimizer Inner => _inner;
+    /// <summary>The weight decay added after clipping, if any.</summary>
+    public CoupledWeightDecay? WeightDecay => _weightDecay;
     /// <summary>Names of the clipped parameters.</summary>
     public IReadOnlyList<string> ClippedNames => _clipped.Select(c => c.Name).ToArray();
 
@@ -119,22 +136,26 @@ public sealed class AdaptiveGradientClipping : optim.Optimizer
         if (!ClipGradients())
         {
             SkippedSteps++;
-            _inner.zero_grad();
+            Inner.zero_grad();
             return loss!;
         }
-        _inner.step();
+        AddWeightDecay();
+        Inner.step();
         return loss!;
     }
 
-    /// <inheritdoc />
-    public override void zero_grad() => _inner.zero_grad();
+    /// <summary>Adds <c>wd·W</c> to the gradients of the decayed parameters (after clipping).</summary>
+    private void AddWeightDecay()
+    {
+        if (_weightDecay is null || _weightDecay.Rate == 0) return;
+        using var _ = no_grad();
+        foreach (var p in _weightDecay.Parameters)
+        {
+            var g = p.grad;
+            if (g is null) continue;
+            g.add_(p, alpha: _weightDecay.Rate);
+        }
+    }
 
-    /// <inheritdoc />
-    public override IEnumerable<Parameter> parameters() => _inner.parameters();
 
-    /// <inheritdoc />
-    public override IEnumerable<optim.ILearningRateController> ParamGroups => _inner.ParamGroups;
-
-    /// <inheritdoc />
-    public override void add_param_group(ParamGroup param_group) => _inner.add_param_group(param_group);
 }

@@ -1,0 +1,38 @@
+using System.Reflection;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Optim;
+
+/// <summary>Finds weight decay that an optimizer would add to the gradient itself (before a decorator could clip).</summary>
+internal static class InnerWeightDecay
+{
+    /// <summary>
+    /// The largest coupled weight decay among <paramref name="optimizer"/>'s groups and defaults, or 0. AdamW's
+    /// decay is decoupled (it shrinks the weights, not the gradient), so it does not count.
+    /// </summary>
+    public static double Coupled(optim.Optimizer optimizer)
+    {
+        var innermost = optimizer;
+        while (innermost is IOptimizerDecorator d) innermost = d.Inner;
+        if (innermost is AdamW) return 0;
+        var max = 0.0;
+        foreach (var group in innermost.ParamGroups.OfType<ParamGroup>())
+            max = Math.Max(max, Read(group.Options));
+        var defaults = typeof(OptimizerHelper).GetField("_defaults", BindingFlags.Instance | BindingFlags.NonPublic);
+        if (innermost is OptimizerHelper && defaults?.GetValue(innermost) is OptimizerOptions options)
+            max = Math.Max(max, Read(options));
+        return max;
+    }
+
+    private static double Read(OptimizerOptions? options)
+    {
+        if (options is null) return 0;
+        var field = options.GetType().GetField("weight_decay", BindingFlags.Instance | BindingFlags.Public);
+        return field?.GetValue(options) switch
+        {
+            double v => v,
+            _ => 0,
+        };
+    }
+}

@@ -1,0 +1,61 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Optim;
+
+/// <summary>
+/// Saves and restores an optimizer's state (momentum buffers, Adam moments, per-group learning rates) through any stack
+/// of decorators, including the decorators' own counters. The parameters of the restored optimizer must be the same
+/// tensors in the same order as when saved (build the model and optimizer the same way, then load).
+/// </summary>
+public static class OptimizerState
+{
+    private const string Magic = "NfNet.OptimizerState/1";
+
+    /// <summary>Writes the state of <paramref name="optimizer"/>.</summary>
+    /// <exception cref="NotSupportedException">The innermost optimizer is not one of TorchSharp's managed optimizers.</exception>
+    public static void Save(optim.Optimizer optimizer, BinaryWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.Write(Magic);
+        var current = optimizer;
+        while (current is IOptimizerDecorator decorator)
+        {
+            writer.Write(current.GetType().Name);
+            decorator.SaveDecoratorState(writer);
+            current = decorator.Inner;
+        }
+        writer.Write(current.GetType().Name);
+        Innermost(current).save_state_dict(writer);
+    }
+
+    /// <summary>Restores what <see cref="Save"/> wrote into an optimizer built the same way.</summary>
+    /// <exception cref="InvalidDataException">The data is not an optimizer state or was saved from a different stack.</exception>
+    public static void Load(optim.Optimizer optimizer, BinaryReader reader)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(reader);
+        string magic;
+        try { magic = reader.ReadString(); }
+        catch (Exception e) when (e is EndOfStreamException or IOException) { throw new InvalidDataException("optimizer state is empty or truncated", e); }
+        if (magic != Magic) throw new InvalidDataException($"not an NfNet optimizer state (header '{Truncate(magic)}')");
+        var current = optimizer;
+        while (true)
+        {
+            var saved = reader.ReadString();
+            if (saved != current.GetType().Name)
+                throw new InvalidDataException($"optimizer state was saved from a {saved} where this optimizer has a {current.GetType().Name}");
+            if (current is not IOptimizerDecorator decorator) break;
+            decorator.LoadDecoratorState(reader);
+            current = decorator.Inner;
+        }
+        Innermost(current).load_state_dict(reader);
+    }
+
+    private static OptimizerHelper Innermost(optim.Optimizer optimizer) =>
+        optimizer as OptimizerHelper ?? throw new NotSupportedException(
+            $"{optimizer.GetType().Name} does not expose its state; TorchSharp's managed optimizers (SGD, Adam, AdamW, …) do");
+
+    private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";
+}

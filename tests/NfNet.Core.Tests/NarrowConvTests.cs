@@ -15,26 +15,31 @@ public sealed class NarrowConvTests
     private static double Relative(Tensor approx, Tensor exact) =>
         (approx.to(ScalarType.Float64) - exact).abs().max().ToDouble() / exact.abs().max().ToDouble();
 
-    public static TheoryData<long, long, long, long> Shapes()
+    public static TheoryData<long, long, long, long, long> Shapes()
     {
-        var data = new TheoryData<long, long, long, long>();
+        var data = new TheoryData<long, long, long, long, long>();
         foreach (var o in new long[] { 1, 3, 8, 12, 16, 20, 32 })
             foreach (var i in new long[] { 1, 3, 8, 16, 20, 32 })
-                data.Add(i, o, 3, 1);
-        data.Add(8, 16, 3, 2);   // stride 2, dynamic SAME padding
-        data.Add(12, 8, 1, 1);   // 1×1
+                data.Add(i, o, 3, 1, 12);
+        data.Add(8, 16, 3, 2, 12);   // stride 2, dynamic SAME padding
+        data.Add(12, 8, 1, 1, 12);   // 1×1
+        // Multiples of 16 are not always safe: natively, 48 → 16 at stride 2 on 16×16 has a 10 % wrong input gradient
+        // in float32 and bf16 on this machine (measured), while 32 → 16 is right.
+        data.Add(48, 16, 3, 2, 16);
+        data.Add(40, 16, 3, 2, 16);
+        data.Add(8, 16, 3, 1, 16);   // the Fashion-MNIST stem's second conv
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Float32AndBf16MatchFloat64ForwardAndBackward(long cin, long cout, long kernel, long stride)
+    public void Float32AndBf16MatchFloat64ForwardAndBackward(long cin, long cout, long kernel, long stride, long size)
     {
         manual_seed(cin * 100 + cout);
         using var reference = new ScaledWSConv2d(cin, cout, kernel, stride);
         using (no_grad()) reference.Bias!.uniform_(-0.5, 0.5);
         reference.to(ScalarType.Float64);
-        using var x = randn(2, cin, 12, 12, dtype: ScalarType.Float64);
+        using var x = randn(2, cin, size, size, dtype: ScalarType.Float64);
         using var xd = x.clone().requires_grad_();
         using var yd = reference.forward(xd);
         using var gy = randn_like(yd);

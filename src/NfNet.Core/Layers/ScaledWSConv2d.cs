@@ -163,14 +163,18 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         if (input.dim() != 4 || input.shape[1] != InChannels)
             throw new InvalidInputException(
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
-        using var w = StandardizedWeight();
-        if (!_dynamicSame) return Convolve(input, w);
-        using var padded = SamePadding.Pad(input, KernelSize, Stride, Dilation);
-        return Convolve(padded, w);
+        using var scope = NewDisposeScope();
+        var w = StandardizedWeight();
+        Tensor? b = bias;
+        if (input.dtype != w.dtype && input.is_floating_point())
+        {
+            // Mixed precision: the weight is standardized in the parameters' precision, then computed in the input's.
+            w = w.to(input.dtype);
+            b = b?.to(input.dtype);
+        }
+        var x = _dynamicSame ? SamePadding.Pad(input, KernelSize, Stride, Dilation) : input;
+        return CpuNarrowConvGuard.Conv2d(x, w, b, _stride, _staticPadding, _dilation, Groups).MoveToOuterDisposeScope();
     }
-
-    private Tensor Convolve(Tensor x, Tensor w) =>
-        CpuNarrowConvGuard.Conv2d(x, w, bias, _stride, _staticPadding, _dilation, Groups);
 
     /// <summary>Output spatial size for an input of <paramref name="h"/> × <paramref name="w"/>.</summary>
     public (long H, long W) OutputSize(long h, long w)

@@ -56,7 +56,13 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
     private static readonly long[] Zeros = { 0, 0 };
 
     // Through the guard: bf16 1×1 convs with narrow channels are wrong on libtorch 2.10 CPUs (see CpuNarrowConvGuard).
-    private static Tensor Fc(Conv2d fc, Tensor x) => CpuNarrowConvGuard.Conv2d(x, fc.weight!, fc.bias, Ones, Zeros, Ones, 1);
+    // Mixed precision: parameters are cast to the input's dtype.
+    private static Tensor Fc(Conv2d fc, Tensor x)
+    {
+        var w = fc.weight!.dtype == x.dtype ? fc.weight : fc.weight.to(x.dtype);
+        var b = fc.bias is null || fc.bias.dtype == x.dtype ? fc.bias : fc.bias.to(x.dtype);
+        return CpuNarrowConvGuard.Conv2d(x, w, b, Ones, Zeros, Ones, 1);
+    }
 
     /// <summary>Multiply-accumulates of the two FCs for one image.</summary>
     public long CountMacs() => 2 * Channels * HiddenChannels;

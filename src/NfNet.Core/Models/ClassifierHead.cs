@@ -57,7 +57,13 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x = drop.forward(Pool(features));
-        if (!preLogits) x = fc.forward(x);
+        if (!preLogits)
+        {
+            // Mixed precision: reduced-precision features meet the classifier's own (fp32) weights, so logits are fp32.
+            var dtype = fc.parameters().FirstOrDefault()?.dtype;
+            if (dtype is { } d && d != x.dtype) x = x.to(d);
+            x = fc.forward(x);
+        }
         return x.MoveToOuterDisposeScope();
     }
 

@@ -74,7 +74,7 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>
         h = attn_last.forward(h);
         h = drop_path.forward(h);
         // alpha · skipinit_gain is one scalar: scale the branch once.
-        h = h * (skipinit_gain * Spec.Alpha);
+        h = h * (skipinit_gain * Spec.Alpha).to(h.dtype);
         return h.add_(shortcut).MoveToOuterDisposeScope();
     }
 

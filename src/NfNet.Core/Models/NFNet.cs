@@ -2,6 +2,7 @@ using System.Text;
 using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
+using NfNet.Devices;
 using static TorchSharp.torch;
 
 namespace NfNet.Models;
@@ -179,9 +180,10 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
             throw new InvalidInputException(
                 $"NFNet {Config.Name} expected a floating-point image tensor, got {input.dtype}", nameof(input));
         var weight = final_conv.Weight;
-        if (input.dtype != weight.dtype)
+        if (input.dtype != weight.dtype && !Precision.IsMixed(weight.dtype, input.dtype))
             throw new InvalidInputException(
-                $"NFNet {Config.Name} has {weight.dtype} weights and expected a {weight.dtype} input, got {input.dtype} (convert with input.to(model dtype))", nameof(input));
+                $"NFNet {Config.Name} has {weight.dtype} weights and expected a {weight.dtype} input (or a bfloat16/float16 one " +
+                $"for mixed precision with float32 weights), got {input.dtype}", nameof(input));
         if ((input.device_type != weight.device_type || input.device_index != weight.device_index) && !weight.is_meta)
             throw new InvalidInputException(
                 $"NFNet {Config.Name} is on {weight.device} and expected an input there, got one on {input.device}", nameof(input));

@@ -61,7 +61,19 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>
     public Parameter SkipInitGain => skipinit_gain;
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward(Tensor input) => Forward(input, keepBranch: false).Output;
+
+    /// <summary>
+    /// The block's output and its residual branch before the <c>alpha · skipinit_gain</c> scaling (for signal-propagation
+    /// plots; see <c>NfNet.Training.Reporting.SignalPropagation</c>).
+    /// </summary>
+    public (Tensor Output, Tensor Branch) ForwardWithBranch(Tensor input)
+    {
+        var (output, branch) = Forward(input, keepBranch: true);
+        return (output, branch!);
+    }
+
+    private (Tensor Output, Tensor? Branch) Forward(Tensor input, bool keepBranch)
     {
         using var scope = NewDisposeScope();
         var a = act1.forward(input);
@@ -73,9 +85,10 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>
         h = conv3.forward(act3.forward(h));
         h = attn_last.forward(h);
         h = drop_path.forward(h);
+        var branch = keepBranch ? h.MoveToOuterDisposeScope() : null;
         // alpha · skipinit_gain is one scalar: scale the branch once.
-        h = h * (skipinit_gain * Spec.Alpha).to(h.dtype);
-        return h.add_(shortcut).MoveToOuterDisposeScope();
+        var output = h * (skipinit_gain * Spec.Alpha).to(h.dtype);
+        return (output.add_(shortcut).MoveToOuterDisposeScope(), branch);
     }
 
     /// <summary>MACs for one image whose block input is <paramref name="h"/> × <paramref name="w"/>; returns the output size too.</summary>

@@ -1,0 +1,54 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Training.Data;
+
+/// <summary>An in-memory dataset: images [N, C, H, W] and int64 labels [N], owned by this source.</summary>
+public sealed class TensorDataSource : IDataSource, IDisposable
+{
+    /// <summary>Takes ownership of <paramref name="images"/> and <paramref name="labels"/>.</summary>
+    /// <exception cref="ArgumentException">Shapes or dtypes are wrong or the counts differ.</exception>
+    public TensorDataSource(Tensor images, Tensor labels)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (images.dim() != 4) throw new ArgumentException($"images must be [N, C, H, W], got [{string.Join(", ", images.shape)}]", nameof(images));
+        if (labels.dim() != 1 || labels.dtype != ScalarType.Int64) throw new ArgumentException("labels must be a 1-D int64 tensor", nameof(labels));
+        if (images.shape[0] != labels.shape[0]) throw new ArgumentException($"{images.shape[0]} images but {labels.shape[0]} labels", nameof(labels));
+        Images = images.DetachFromDisposeScope();
+        Labels = labels.DetachFromDisposeScope();
+    }
+
+    /// <summary>All images.</summary>
+    public Tensor Images { get; }
+    /// <summary>All labels.</summary>
+    public Tensor Labels { get; }
+    /// <inheritdoc />
+    public long Count => Labels.shape[0];
+
+    /// <summary>The first <paramref name="count"/> examples (copies) as a new source.</summary>
+    public TensorDataSource Take(long count) =>
+        new(Images.narrow(0, 0, Math.Min(count, Count)).clone(), Labels.narrow(0, 0, Math.Min(count, Count)).clone());
+
+    /// <inheritdoc />
+    public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be positive");
+        var order = Enumerable.Range(0, (int)Count).ToArray();
+        if (shuffle) new Random(seed).Shuffle(order);
+        for (var start = 0; start < order.Length; start += batchSize)
+        {
+            var size = Math.Min(batchSize, order.Length - start);
+            if (size < batchSize && dropLast) yield break;
+            using var index = tensor(order.AsSpan(start, size).ToArray().Select(i => (long)i).ToArray());
+            yield return (Images.index_select(0, index), Labels.index_select(0, index));
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Images.Dispose();
+        Labels.Dispose();
+    }
+}

@@ -1,0 +1,50 @@
+using NfNet.Devices;
+using NfNet.Training.Augmentation;
+
+namespace NfNet.Training;
+
+/// <summary>What <see cref="Trainer"/> does. Defaults are the recipe measured on Fashion-MNIST (training notes).</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>Epochs; the cosine schedule reaches 0 at the end of the last one.</summary>
+    public int Epochs { get; init; } = 10;
+    /// <summary>Examples per optimizer step (the last partial batch of an epoch is dropped).</summary>
+    public int BatchSize { get; init; } = 256;
+    /// <summary>Split each batch into this many micro-batches whose gradients are accumulated (for memory).</summary>
+    public int AccumulationSteps { get; init; } = 1;
+    /// <summary>Peak learning rate of SGD with Nesterov momentum 0.9.</summary>
+    public double PeakLearningRate { get; init; } = 0.2;
+    /// <summary>Linear warm-up length in epochs.</summary>
+    public double WarmupEpochs { get; init; } = 0.5;
+    /// <summary>Weight decay on conv/linear weights, added after clipping.</summary>
+    public double WeightDecay { get; init; } = 5e-5;
+    /// <summary>AGC λ; null disables AGC (plain SGD, for comparisons).</summary>
+    public double? ClipFactor { get; init; } = 0.02;
+    /// <summary>Clip the zero-initialised <c>skipinit_gain</c> scalars (false for short runs).</summary>
+    public bool ClipSkipInitGain { get; init; }
+    /// <summary>SAM's ρ; 0 disables SAM.</summary>
+    public double SamRho { get; init; }
+    /// <summary>Label smoothing ε.</summary>
+    public double LabelSmoothing { get; init; } = 0.1;
+    /// <summary>Crop/flip augmentation; null for none.</summary>
+    public RandomCropFlip? Augment { get; init; } = new(2);
+    /// <summary>MixUp/CutMix; null for none.</summary>
+    public MixUpCutMix? Mix { get; init; }
+    /// <summary>Compute precision (the paper's mixed bf16 by default).</summary>
+    public PrecisionMode Precision { get; init; } = PrecisionMode.MixedBFloat16;
+    /// <summary>EMA decay; null for no EMA.</summary>
+    public double? EmaDecay { get; init; }
+    /// <summary>Seed of shuffling, augmentation and stochastic layers.</summary>
+    public int Seed { get; init; }
+    /// <summary>Write a checkpoint every this many steps (0: only at the end of each epoch when a path is set).</summary>
+    public int CheckpointEverySteps { get; init; }
+    /// <summary>Checkpoint file; null for none.</summary>
+    public string? CheckpointPath { get; init; }
+    /// <summary>Batch size of evaluation.</summary>
+    public int EvalBatchSize { get; init; } = 1000;
+    /// <summary>Progressive-learning hook: the plan for each 0-based epoch (image size and regularization); null for
+    /// the same settings every epoch.</summary>
+    public Func<int, EpochPlan>? Plan { get; init; }
+    /// <summary>Stop after this many optimizer steps in total (for tests and quick runs); null for the full run.</summary>
+    public long? MaxSteps { get; init; }
+}

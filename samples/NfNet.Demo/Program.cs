@@ -12,7 +12,7 @@ using NfNet.Training.Reporting;
 using TorchSharp;
 using static TorchSharp.torch;
 
-var epochs = 18;
+var epochs = 20;
 var batch = 256;
 var width = 32;
 var seed = 0;
@@ -44,7 +44,7 @@ try
             case "--bf16": bf16 = true; break;
             case "-h" or "--help":
                 Console.WriteLine("""
-                    usage: NfNet.Demo [--epochs 18] [--batch 256] [--width 32] [--data DIR] [--out DIR] [--seed 0] [--limit N] [--fp32]
+                    usage: NfNet.Demo [--epochs 20] [--batch 256] [--width 32] [--data DIR] [--out DIR] [--seed 0] [--limit N] [--fp32]
                            NfNet.Demo --inference [--variant F0..F7] [--resolution PX] [--bf16]
                     Trains a small NFNet on Fashion-MNIST (IDX files in DIR, default /usr/share/datasets/fashion-mnist).
                     """);

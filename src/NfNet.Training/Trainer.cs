@@ -226,7 +226,8 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Writes a checkpoint now.</summary>
     public void SaveCheckpoint(string path, int epoch) =>
-        TrainingCheckpoint.Save(path, _model, Optimizer, Ema, new CheckpointInfo(epoch, Step, Ema?.UpdateCount ?? 0, _model.GetName()));
+        TrainingCheckpoint.Save(path, _model, Optimizer, Ema, new CheckpointInfo(epoch, Step, Ema?.UpdateCount ?? 0, _model.GetName(),
+            _model is NfNet.Models.NFNet n ? System.Text.Json.JsonSerializer.Serialize(n.Config) : null, Options.Seed));
 
     /// <inheritdoc />
     public void Dispose() => Ema?.Dispose();

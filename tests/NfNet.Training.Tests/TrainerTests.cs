@@ -94,6 +94,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
         using var t2 = new Trainer(resumed, 10, options with { MaxSteps = 14 });
         var info = t2.Resume(path);
         Assert.Equal(6, info.Step);
+        Assert.Equal(FashionMnistRecipe.Model(32).Widths, TrainingCheckpoint.ReadConfig(path)!.Widths);
         t2.Fit(train);
         Assert.Equal(14, t2.Step);
         foreach (var ((name, a), (_, b)) in straight.named_parameters().Zip(resumed.named_parameters()))
@@ -126,6 +127,41 @@ public sealed class TrainerTests(ITestOutputHelper output)
         // A truncated checkpoint is a clear error.
         File.WriteAllBytes(path, good[..(good.Length / 2)]);
         Assert.Throws<InvalidDataException>(() => TrainingCheckpoint.Load(path, NewModel(), sgd, null));
+    }
+
+    /// <summary>Records the input sizes a model sees.</summary>
+    private sealed class Recorder : nn.Module<Tensor, Tensor>
+    {
+        public readonly List<long> Sizes = new();
+        private readonly NFNet model;
+
+        public Recorder(NFNet inner) : base("recorder")
+        {
+            model = inner;
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            if (training) Sizes.Add(x.shape[2]);
+            return model.forward(x);
+        }
+    }
+
+    [Fact]
+    public void ProgressivePlansChangeTheImageSizePerEpoch()
+    {
+        using var train = Slice.Train(256);
+        using var inner = NewModel();
+        var recorder = new Recorder(inner);
+        var options = FashionMnistRecipe.Options(epochs: 3, batchSize: 64) with
+        {
+            Plan = epoch => new EpochPlan(ImageSize: 16 + 8 * epoch, LabelSmoothing: epoch == 2 ? 0.0 : null),
+        };
+        using var trainer = new Trainer(recorder, 10, options);
+        trainer.Fit(train);
+        // 4 steps an epoch at 16, 24 and 32 pixels.
+        Assert.Equal(Enumerable.Repeat(16L, 4).Concat(Enumerable.Repeat(24L, 4)).Concat(Enumerable.Repeat(32L, 4)), recorder.Sizes);
     }
 
     [Fact]

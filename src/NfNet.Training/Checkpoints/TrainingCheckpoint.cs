@@ -5,8 +5,14 @@ using static TorchSharp.torch;
 
 namespace NfNet.Training.Checkpoints;
 
-/// <summary>Counters stored with a checkpoint.</summary>
-public sealed record CheckpointInfo(int Epoch, long Step, long EmaUpdates, string ModelName);
+/// <summary>Counters and configuration stored with a checkpoint.</summary>
+/// <param name="Epoch">Completed epochs.</param>
+/// <param name="Step">Optimizer steps taken (the scheduler's position).</param>
+/// <param name="EmaUpdates">EMA updates made.</param>
+/// <param name="ModelName">The model's name.</param>
+/// <param name="ModelConfig">The NFNet configuration as JSON (rebuild with <see cref="TrainingCheckpoint.ReadConfig"/>), or null.</param>
+/// <param name="Seed">The run's seed: with <see cref="Step"/> it determines all later randomness.</param>
+public sealed record CheckpointInfo(int Epoch, long Step, long EmaUpdates, string ModelName, string? ModelConfig = null, int Seed = 0);
 
 /// <summary>
 /// A training checkpoint in one file: a header, the counters (JSON), the model (TorchSharp's module format), the
@@ -65,6 +71,24 @@ public static class TrainingCheckpoint
         }
         writer.Flush();
     }
+
+    /// <summary>Reads only the counters and configuration of the checkpoint at <paramref name="path"/>.</summary>
+    /// <exception cref="InvalidDataException">The file is not a checkpoint.</exception>
+    public static CheckpointInfo ReadInfo(string path)
+    {
+        using var reader = new BinaryReader(File.OpenRead(path));
+        try
+        {
+            if (reader.ReadString() != Magic) throw new InvalidDataException($"'{path}' is not an NfNet training checkpoint");
+            return JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString()) ?? throw new InvalidDataException($"'{path}': empty counters");
+        }
+        catch (EndOfStreamException e) { throw new InvalidDataException($"'{path}' is truncated", e); }
+    }
+
+    /// <summary>The NFNet configuration stored in the checkpoint at <paramref name="path"/>, to rebuild the model before
+    /// <see cref="Load"/>; null when none was stored.</summary>
+    public static NfNet.Models.NFNetConfig? ReadConfig(string path) =>
+        ReadInfo(path).ModelConfig is { } json ? JsonSerializer.Deserialize<NfNet.Models.NFNetConfig>(json) : null;
 
     /// <summary>Restores a checkpoint into a model, optimizer and EMA built the same way as when it was saved.</summary>
     /// <exception cref="InvalidDataException">The file is not a checkpoint, is truncated, or does not match.</exception>

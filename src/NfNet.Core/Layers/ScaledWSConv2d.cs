@@ -28,6 +28,17 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     private Parameter? bias;
     private Parameter gain;
 
+    // Not a Tensor field, so RegisterComponents does not make it a buffer.
+    private WeightCache? _cache;
+    private static long s_generation;
+
+    private sealed class WeightCache(Tensor weight, (double, double, double, double, long, ScalarType) key) : IDisposable
+    {
+        public Tensor Weight { get; } = weight;
+        public (double, double, double, double, long, ScalarType) Key { get; } = key;
+        public void Dispose() => Weight.Dispose();
+    }
+
     private readonly long[] _stride;
     private readonly long[] _dilation;
     private readonly long[] _staticPadding;
@@ -164,16 +175,88 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
             throw new InvalidInputException(
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
         using var scope = NewDisposeScope();
-        var w = StandardizedWeight();
+        var computeType = input.is_floating_point() ? input.dtype : weight.dtype;
+        var w = UseCache ? CachedWeight(computeType) : Standardized(computeType);
         Tensor? b = bias;
-        if (input.dtype != w.dtype && input.is_floating_point())
-        {
-            // Mixed precision: the weight is standardized in the parameters' precision, then computed in the input's.
-            w = w.to(input.dtype);
-            b = b?.to(input.dtype);
-        }
+        if (b is not null && b.dtype != computeType) b = b.to(computeType);
         var x = _dynamicSame ? SamePadding.Pad(input, KernelSize, Stride, Dilation) : input;
         return CpuNarrowConvGuard.Conv2d(x, w, b, _stride, _staticPadding, _dilation, Groups).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Whether the standardized weight is cached between calls: in eval mode with gradients off or the parameters frozen
+    /// (inference), when <see cref="WeightCacheEnabled"/>. Training and any forward that records gradients recompute it.
+    /// </summary>
+    private bool UseCache => WeightCacheEnabled && !training && (!is_grad_enabled() || !weight.requires_grad);
+
+    /// <summary>
+    /// Cache the standardized weight for inference (default true). The cache is keyed by the compute dtype, a global
+    /// generation that NfNet.NET's weight loaders advance, and — unless the parameters are frozen
+    /// (<see cref="Models.NFNet.OptimizeForInference"/>) — a fingerprint of <c>weight</c> and <c>gain</c> (sum and L2 norm
+    /// of each), so an optimizer step or a load is detected. Call <see cref="InvalidateWeightCaches"/> after editing
+    /// frozen weights by hand, or weights in a way that keeps both sums (for example permuting them).
+    /// </summary>
+    public bool WeightCacheEnabled { get; set; } = true;
+
+    /// <summary>Forwards served from the cache (diagnostics and tests).</summary>
+    public long WeightCacheHits { get; private set; }
+
+    /// <summary>Drops every <see cref="ScaledWSConv2d"/>'s cached weight (by advancing the global generation).</summary>
+    public static void InvalidateWeightCaches() => Interlocked.Increment(ref s_generation);
+
+    /// <inheritdoc />
+    public override void train(bool train = true)
+    {
+        if (train) ClearCache(); // the memory is freed as soon as training resumes
+        base.train(train);
+    }
+
+    private void ClearCache()
+    {
+        _cache?.Dispose();
+        _cache = null;
+    }
+
+    private Tensor Standardized(ScalarType computeType)
+    {
+        var w = StandardizedWeight();
+        // Mixed precision: the weight is standardized in the parameters' precision, then computed in the input's.
+        return w.dtype == computeType ? w : w.to(computeType);
+    }
+
+    private Tensor CachedWeight(ScalarType computeType)
+    {
+        var key = Fingerprint(computeType);
+        if (_cache is { } c && c.Key == key)
+        {
+            WeightCacheHits++;
+            return c.Weight;
+        }
+        ClearCache();
+        using (var outer = NewDisposeScope())
+        {
+            var fresh = Standardized(computeType).contiguous().detach();
+            _cache = new WeightCache(fresh.DetachFromDisposeScope(), key);
+        }
+        return _cache.Weight;
+    }
+
+    private (double, double, double, double, long, ScalarType) Fingerprint(ScalarType computeType)
+    {
+        var generation = Interlocked.Read(ref s_generation);
+        // Frozen parameters (OptimizeForInference) cannot be stepped by an optimizer: the generation alone keys the cache.
+        if (!weight.requires_grad && !gain.requires_grad) return (0, 0, 0, 0, generation, computeType);
+        using var scope = NewDisposeScope();
+        double Sum(Tensor t) => t.sum().ToDouble();                       // one read pass each, no copies
+        double Norm(Tensor t) => torch.linalg.vector_norm(t).ToDouble();
+        return (Sum(weight), Norm(weight), Sum(gain), Norm(gain), generation, computeType);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) ClearCache();
+        base.Dispose(disposing);
     }
 
     /// <summary>Output spatial size for an input of <paramref name="h"/> × <paramref name="w"/>.</summary>

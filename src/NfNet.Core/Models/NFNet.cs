@@ -109,6 +109,18 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
         return x.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Prepares the model for inference: eval mode and frozen parameters (<c>requires_grad = false</c>), so every
+    /// <see cref="ScaledWSConv2d"/> computes its standardized weight once and reuses it (recomputed only when the weights
+    /// change; see <see cref="ScaledWSConv2d.WeightCacheEnabled"/>). Call <c>train()</c> and unfreeze the parameters
+    /// (<c>requires_grad_(true)</c>) to train again.
+    /// </summary>
+    public void OptimizeForInference()
+    {
+        eval();
+        foreach (var p in parameters()) p.requires_grad_(false);
+    }
+
     /// <summary>The head on trunk features: logits, or with <paramref name="preLogits"/> the pooled features [N, F].</summary>
     public Tensor forward_head(Tensor features, bool preLogits = false) => head.forward(features, preLogits);
 

@@ -51,6 +51,7 @@ public static class StateDictLoader
         {
             foreach (var name in loaded) target[name].copy_(weights[name]);
         }
+        Layers.ScaledWSConv2d.InvalidateWeightCaches();
         return report;
     }
 

@@ -1,0 +1,47 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Benchmarks;
+
+/// <summary>
+/// This machine's convolution ceiling, measured in the same run: a large 3×3 convolution (batch 8, 256 → 256 channels,
+/// 64×64, stride 1) forward, in float32 and bf16. 8·256·256·9·64·64 = 19.33 GMACs = 38.65 GFLOP per call, so
+/// GFLOP/s = 38.65 / seconds. The training benchmark's achieved rate is reported as a fraction of it.
+/// </summary>
+[SimpleJob(RunStrategy.Monitoring, warmupCount: 2, iterationCount: 10)]
+public class ConvCeilingBenchmark
+{
+    /// <summary>GMACs of one call.</summary>
+    public const double GigaMacs = 8.0 * 256 * 256 * 9 * 64 * 64 / 1e9;
+
+    private Tensor _x = null!;
+    private Tensor _w = null!;
+
+    /// <summary>Element type.</summary>
+    [Params(ScalarType.Float32, ScalarType.BFloat16)]
+    public ScalarType DType { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        manual_seed(0);
+        _x = randn(8, 256, 64, 64).to(DType);
+        _w = (randn(256, 256, 3, 3) / 48).to(DType);
+    }
+
+    [Benchmark]
+    public void Conv3x3()
+    {
+        using var scope = NewDisposeScope();
+        nn.functional.conv2d(_x, _w, padding: new long[] { 1, 1 });
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _x.Dispose();
+        _w.Dispose();
+    }
+}

@@ -1,0 +1,52 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using NfNet.Layers;
+using NfNet.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Benchmarks;
+
+/// <summary>
+/// Inference latency of an NFNet (default F0 at its 256 px eval size, batch 1, float32) with and without the cached
+/// standardized weights (<see cref="NFNet.OptimizeForInference"/>). NFNET_BENCH_VARIANT / _INFER_RES / _INFER_BATCH.
+/// </summary>
+[SimpleJob(RunStrategy.Monitoring, warmupCount: 1, iterationCount: 8)]
+public class InferenceBenchmark
+{
+    private NFNet _model = null!;
+    private Tensor _images = null!;
+
+    /// <summary>Whether the standardized weights are cached.</summary>
+    [Params(false, true)]
+    public bool Cached { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        manual_seed(0);
+        var variant = TrainingStepBenchmark.Env("NFNET_BENCH_VARIANT", "F0");
+        _model = NFNet.Create(variant);
+        var res = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_INFER_RES", _model.Config.EvalResolution.ToString()));
+        var batch = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_INFER_BATCH", "1"));
+        _model.OptimizeForInference();
+        foreach (var conv in _model.modules().OfType<ScaledWSConv2d>()) conv.WeightCacheEnabled = Cached;
+        _images = randn(batch, 3, res, res);
+        Console.WriteLine($"// {variant} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image");
+    }
+
+    [Benchmark]
+    public void Forward()
+    {
+        using var scope = NewDisposeScope();
+        _model.forward(_images);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        NativeMemory.Report($"inference (cached={Cached})");
+        _model.Dispose();
+        _images.Dispose();
+    }
+}

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -51,6 +52,33 @@ public static class OptimizerState
             current = decorator.Inner;
         }
         Innermost(current).load_state_dict(reader);
+    }
+
+    /// <summary>
+    /// Moves <paramref name="model"/> to <paramref name="device"/> and returns a new optimizer for it that carries the old
+    /// one's state (momentum buffers, Adam moments, decorator counters, learning rates). TorchSharp's <c>Module.to</c>
+    /// replaces the Parameter objects and libtorch 2.10 refuses to swap a tensor's storage across devices, so an
+    /// optimizer built before the move would keep updating the old tensors: this saves its state, moves the model,
+    /// builds a new optimizer with <paramref name="rebuild"/> (the same code that built the old one) and restores the
+    /// state onto the device.
+    /// </summary>
+    public static T MoveTo<T>(nn.Module model, Device device, optim.Optimizer optimizer, Func<nn.Module, T> rebuild)
+        where T : optim.Optimizer
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(rebuild);
+        using var buffer = new MemoryStream();
+        Save(optimizer, new BinaryWriter(buffer));
+        model.to(device);
+        var fresh = rebuild(model);
+        buffer.Position = 0;
+        Load(fresh, new BinaryReader(buffer));
+        var innermost = (optim.Optimizer)fresh;
+        while (innermost is IOptimizerDecorator d) innermost = d.Inner;
+        Innermost(innermost).to(device);
+        return fresh;
     }
 
     private static OptimizerHelper Innermost(optim.Optimizer optimizer) =>

@@ -1,0 +1,107 @@
+using NfNet.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Models.Baselines;
+
+/// <summary>
+/// The batch-normalized ResNet baseline (seed-systems spec (a)): ResNet-50 v1.5 (25,557,032 parameters, 4.09 GMACs at
+/// 224) or the pre-activation form of the NFNets repository (25,549,352). Any depth/width table, class count and input
+/// channels. Batch norm normalizes with batch statistics in <c>train()</c> (updating running averages with PyTorch's
+/// momentum convention) and with the running averages in <c>eval()</c> — the train/test discrepancy NFNets avoid.
+/// </summary>
+public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
+{
+    private readonly GuardedConv2d conv1;
+    private readonly BatchNorm2d? bn1;
+    private readonly Sequential layers;
+    private readonly BatchNorm2d? norm_final;
+    private readonly Linear? fc;
+    private readonly ResNetConfig _config;
+
+    /// <summary>Builds the network for <paramref name="config"/>.</summary>
+    public BatchNormResNet(ResNetConfig config, Device? device = null) : base(config.Name)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        _config = config;
+        var pre = config.Form == ResNetForm.PreActivation;
+        conv1 = new GuardedConv2d(config.InChannels, config.StemWidth, 7, 2, 3, device: device);
+        if (!pre) bn1 = nn.BatchNorm2d(config.StemWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        var blocks = new List<(string, nn.Module<Tensor, Tensor>)>();
+        var inChannels = config.StemWidth;
+        for (var s = 0; s < config.Depths.Count; s++)
+            for (var b = 0; b < config.Depths[s]; b++)
+            {
+                var stride = b == 0 && s > 0 ? 2 : 1;
+                nn.Module<Tensor, Tensor> block = pre
+                    ? new PreActBottleneck(inChannels, config.Widths[s], stride, config, device)
+                    : new BottleneckV15(inChannels, config.Widths[s], stride, config, device);
+                blocks.Add(($"{s}_{b}", block));
+                inChannels = config.Widths[s] * config.Expansion;
+            }
+        layers = nn.Sequential(blocks);
+        NumFeatures = inChannels;
+        if (pre) norm_final = nn.BatchNorm2d(inChannels, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        if (config.NumClasses > 0)
+        {
+            fc = nn.Linear(inChannels, config.NumClasses, device: device);
+            if (pre && !fc.weight!.is_meta) using (no_grad()) fc.weight!.zero_();
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>ResNet-50 in the given form.</summary>
+    public static BatchNormResNet ResNet50(ResNetForm form = ResNetForm.PostActivationV15, int numClasses = 1000, int inChannels = 3, Device? device = null) =>
+        new(new ResNetConfig { Form = form, NumClasses = numClasses, InChannels = inChannels }, device);
+
+    /// <summary>The configuration.</summary>
+    public ResNetConfig Config => _config;
+    /// <summary>Width of the pooled features.</summary>
+    public int NumFeatures { get; }
+
+    /// <summary>Number of parameter elements.</summary>
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+
+    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="h"/> × <paramref name="w"/> image (convs and
+    /// classifier; BN, pooling and activations excluded, as the literature counts).</summary>
+    public long CountMacs(long h = 224, long w = 224)
+    {
+        var macs = conv1.CountMacs(h, w);
+        (h, w) = conv1.OutputSize(h, w);
+        if (_config.StemPool) (h, w) = ((h + 2 - 3) / 2 + 1, (w + 2 - 3) / 2 + 1);
+        foreach (var block in layers.children())
+        {
+            var (m, oh, ow) = block switch
+            {
+                BottleneckV15 v => v.CountMacs(h, w),
+                PreActBottleneck p => p.CountMacs(h, w),
+                _ => throw new InvalidOperationException(),
+            };
+            macs += m;
+            (h, w) = (oh, ow);
+        }
+        return macs + (long)NumFeatures * _config.NumClasses;
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        if (input.dim() != 4 || input.shape[1] != _config.InChannels)
+            throw new InvalidInputException($"{_config.Name} expected [N, {_config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        using var scope = NewDisposeScope();
+        var x = conv1.call(input);
+        if (bn1 is not null) x = nn.functional.relu(bn1.call(x));
+        if (_config.StemPool) x = nn.functional.max_pool2d(x, 3, 2, 1);
+        x = layers.call(x);
+        if (norm_final is not null) x = nn.functional.relu(norm_final.call(x));
+        x = x.mean(new long[] { 2, 3 });
+        if (fc is not null)
+        {
+            var dtype = fc.weight!.dtype;
+            x = fc.call(x.dtype == dtype ? x : x.to(dtype));
+        }
+        return x.MoveToOuterDisposeScope();
+    }
+}

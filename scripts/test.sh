@@ -14,6 +14,14 @@ dotnet test NfNet.sln -c Release --no-build --logger "trx" --results-directory "
 
 # The packed NuGet packages must be consumable from a local feed.
 bash scripts/check-package.sh || { echo "package check failed"; status=1; pack_failed=1; }
+# The benchmarks must keep running: one dry iteration of every case at 64 px (about 40 s; measures nothing).
+mkdir -p artifacts
+if dotnet run -c Release --no-build --project benchmarks/NfNet.Benchmarks -- --quick --filter '*' > artifacts/benchmarks-quick.log 2>&1 \
+    && [ "$(grep -cE '^\| (ConvCeiling|Inference|TrainingStep)Benchmark .*[0-9.,]+ (ms|s) ' artifacts/benchmarks-quick.log)" -ge 7 ]; then
+    echo "benchmarks --quick: every benchmark ran (log: artifacts/benchmarks-quick.log)"
+else
+    echo "benchmarks --quick failed (log: artifacts/benchmarks-quick.log)"; status=1; bench_failed=1
+fi
 
 # Totals from the TRX files (dotnet test prints one summary per project, which CI does not read).
 read -r passed failed skipped < <(python3 - "$results" <<'PY' 2>/dev/null || echo "0 0 0"
@@ -27,5 +35,6 @@ print(p, f, s)
 PY
 )
 if [ "${pack_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
+if [ "${bench_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi

@@ -10,7 +10,6 @@ namespace NfNet.Benchmarks;
 /// 64×64, stride 1) forward, in float32 and bf16. 8·256·256·9·64·64 = 19.33 GMACs = 38.65 GFLOP per call, so
 /// GFLOP/s = 38.65 / seconds. The training benchmark's achieved rate is reported as a fraction of it.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, warmupCount: 2, iterationCount: 10)]
 public class ConvCeilingBenchmark
 {
     /// <summary>GMACs of one call.</summary>

@@ -11,11 +11,17 @@ namespace NfNet.Benchmarks;
 /// Inference latency of an NFNet (default F0 at its 256 px eval size, batch 1, float32) with and without the cached
 /// standardized weights (<see cref="NFNet.OptimizeForInference"/>). NFNET_BENCH_VARIANT / _INFER_RES / _INFER_BATCH.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, warmupCount: 1, iterationCount: 8)]
 public class InferenceBenchmark
 {
     private NFNet _model = null!;
     private Tensor _images = null!;
+
+    /// <summary>The variant (NFNET_BENCH_VARIANTS).</summary>
+    [ParamsSource(nameof(Variants))]
+    public string Variant { get; set; } = "F0";
+
+    /// <summary>Variants to run.</summary>
+    public static IEnumerable<string> Variants() => TrainingStepBenchmark.Variants();
 
     /// <summary>Whether the standardized weights are cached.</summary>
     [Params(false, true)]
@@ -25,7 +31,7 @@ public class InferenceBenchmark
     public void Setup()
     {
         manual_seed(0);
-        var variant = TrainingStepBenchmark.Env("NFNET_BENCH_VARIANT", "F0");
+        var variant = Variant;
         _model = NFNet.Create(variant);
         var res = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_INFER_RES", _model.Config.EvalResolution.ToString()));
         var batch = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_INFER_BATCH", "1"));

@@ -1,4 +1,21 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 
-// dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --filter '*'
-BenchmarkSwitcher.FromAssembly(typeof(NfNet.Benchmarks.TrainingStepBenchmark).Assembly).Run(args);
+// dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --filter '*'            (defaults: see README)
+// dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --quick --filter '*'    (CI-sized smoke run)
+// NFNET_BENCH_VARIANTS=F0,F1,F2 picks the variants of the training and inference benchmarks.
+var quick = args.Contains("--quick");
+var rest = args.Where(a => a != "--quick").ToArray();
+// Millisecond-to-second steps: the Monitoring strategy (no pilot stage) with 1 warm-up and 8 measured iterations.
+IConfig config = DefaultConfig.Instance.AddJob(Job.Default.WithStrategy(BenchmarkDotNet.Engines.RunStrategy.Monitoring)
+    .WithWarmupCount(1).WithIterationCount(8).WithId("monitoring"));
+if (quick)
+{
+    // One short iteration of every case at a tiny size: proves the benchmarks run, measures nothing.
+    Environment.SetEnvironmentVariable("NFNET_BENCH_RES", Environment.GetEnvironmentVariable("NFNET_BENCH_RES") ?? "64");
+    Environment.SetEnvironmentVariable("NFNET_BENCH_BATCH", Environment.GetEnvironmentVariable("NFNET_BENCH_BATCH") ?? "2");
+    Environment.SetEnvironmentVariable("NFNET_BENCH_INFER_RES", Environment.GetEnvironmentVariable("NFNET_BENCH_INFER_RES") ?? "64");
+    config = DefaultConfig.Instance.AddJob(Job.Dry.WithId("quick")).WithOptions(ConfigOptions.JoinSummary);
+}
+BenchmarkSwitcher.FromAssembly(typeof(NfNet.Benchmarks.TrainingStepBenchmark).Assembly).Run(rest, config);

@@ -14,13 +14,28 @@ namespace NfNet.Benchmarks;
 /// Defaults fit 2 cores: F0 at 128 px, batch 8. NFNET_BENCH_VARIANT / _RES / _BATCH change them. The MACs of the
 /// configuration are printed, so the achieved FLOP rate is 3 × 2 × MACs × batch / time (forward + backward ≈ 3 passes).
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, warmupCount: 1, iterationCount: 5)]
 public class TrainingStepBenchmark
 {
     private NFNet _model = null!;
     private Tensor _images = null!;
     private Tensor _labels = null!;
     private optim.Optimizer _optimizer = null!;
+
+    /// <summary>NFNet variants (NFNET_BENCH_VARIANTS, comma-separated; default F0).</summary>
+    public static IEnumerable<string> Variants() =>
+        Env("NFNET_BENCH_VARIANTS", Env("NFNET_BENCH_VARIANT", "F0")).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>The variant.</summary>
+    [ParamsSource(nameof(Variants))]
+    public string Variant { get; set; } = "F0";
+
+    /// <summary>CPU default batch: 8 for F0–F2, 4 for F3–F4, 2 for F5–F7 (NFNET_BENCH_BATCH overrides).</summary>
+    internal static int DefaultBatch(string variant) => NfNet.Models.NFNetVariants.Get(variant).Depths[2] switch
+    {
+        <= 18 => 8,
+        <= 30 => 4,
+        _ => 2,
+    };
 
     /// <summary>Precision mode.</summary>
     [Params(PrecisionMode.Float32, PrecisionMode.MixedBFloat16, PrecisionMode.BFloat16)]
@@ -32,9 +47,9 @@ public class TrainingStepBenchmark
     public void Setup()
     {
         manual_seed(0);
-        var variant = Env("NFNET_BENCH_VARIANT", "F0");
+        var variant = Variant;
         var res = int.Parse(Env("NFNET_BENCH_RES", "128"));
-        var batch = int.Parse(Env("NFNET_BENCH_BATCH", "8"));
+        var batch = int.Parse(Env("NFNET_BENCH_BATCH", DefaultBatch(variant).ToString()));
         _model = NFNet.Create(variant);
         _model.to(NfNet.Devices.Precision.ParameterType(Precision));
         _model.train();

@@ -28,6 +28,7 @@ public sealed class Trainer : IDisposable
     private WarmupCosineSchedule? _schedule;
     private long _stepsPerEpoch;
     private EpochPlan _plan = new();
+    private readonly LastMiniBatchDistillation? _dlb;
 
     /// <summary>Prepares training of <paramref name="model"/> (already on its device; float32 for mixed precision).</summary>
     public Trainer(nn.Module<Tensor, Tensor> model, int classes, TrainerOptions options)
@@ -43,6 +44,12 @@ public sealed class Trainer : IDisposable
         Options = options;
         Optimizer = BuildOptimizer(model, options);
         if (options.EmaDecay is { } decay) Ema = new ExponentialMovingAverage(model, decay);
+        if (options.DlbAlpha is { } alpha)
+        {
+            if (options.SamRho > 0 || options.AccumulationSteps != 1)
+                throw new ArgumentException("DLB self-distillation cannot be combined with SAM or gradient accumulation", nameof(options));
+            _dlb = new LastMiniBatchDistillation(options.DlbTemperature, alpha);
+        }
     }
 
     /// <summary>The options.</summary>
@@ -152,6 +159,8 @@ public sealed class Trainer : IDisposable
         if (smoothing > 0) targets = SoftTargets.Smooth(targets, smoothing);
         x = x.to(computeType);
 
+        if (_dlb is not null) return DlbStep(images, x, y, augment, random, computeType, device);
+
         double accuracy = 0;
         Tensor Closure()
         {
@@ -186,6 +195,30 @@ public sealed class Trainer : IDisposable
         if (!double.IsFinite(lossValue)) throw new TrainingDivergedException(Step, lossValue);
         Ema?.Update(_model);
         return (lossValue, accuracy);
+    }
+
+    private (double Loss, double Accuracy) DlbStep(Tensor images, Tensor x, Tensor y, RandomCropFlip? augment, Random random,
+        ScalarType computeType, Device device)
+    {
+        Optimizer.zero_grad();
+        var logits = _model.call(x);
+        Tensor? previousNow = null;
+        if (_dlb!.Previous is { } prev)
+        {
+            var view = prev.Images.to(device);
+            if (augment is not null) view = augment.Apply(view, random);    // a second, independent view
+            if (_plan.ImageSize is { } size && (view.shape[2] != size || view.shape[3] != size))
+                view = nn.functional.interpolate(view, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
+            previousNow = _model.call(view.to(computeType));
+        }
+        var loss = _dlb.Loss(logits, y, previousNow);
+        var value = loss.ToDouble();
+        if (!double.IsFinite(value)) throw new TrainingDivergedException(Step, value);
+        loss.backward();
+        Optimizer.step();
+        _dlb.Remember(images, y, logits);
+        Ema?.Update(_model);
+        return (value, logits.argmax(1).eq(y).to(ScalarType.Float32).mean().ToDouble());
     }
 
     private void CheckFinite(Tensor loss)
@@ -230,5 +263,9 @@ public sealed class Trainer : IDisposable
             _model is NfNet.Models.NFNet n ? System.Text.Json.JsonSerializer.Serialize(n.Config) : null, Options.Seed));
 
     /// <inheritdoc />
-    public void Dispose() => Ema?.Dispose();
+    public void Dispose()
+    {
+        Ema?.Dispose();
+        _dlb?.Dispose();
+    }
 }

@@ -42,6 +42,13 @@ public sealed record TrainerOptions
     public string? CheckpointPath { get; init; }
     /// <summary>Batch size of evaluation.</summary>
     public int EvalBatchSize { get; init; } = 1000;
+    /// <summary>DLB self-distillation weight α (1 in the paper); null (default) for none. With DLB every step also
+    /// re-forwards the previous batch (a second augmented view) and adds α·τ²·KL to its previous logits; the loss is
+    /// hard-label CE as in the official code, so label smoothing and MixUp/CutMix are not applied; SAM and gradient
+    /// accumulation are not combined with it, and a resumed run starts without a previous batch.</summary>
+    public double? DlbAlpha { get; init; }
+    /// <summary>DLB temperature τ (3 in the paper).</summary>
+    public double DlbTemperature { get; init; } = 3.0;
     /// <summary>Progressive-learning hook: the plan for each 0-based epoch (image size and regularization); null for
     /// the same settings every epoch.</summary>
     public Func<int, EpochPlan>? Plan { get; init; }

@@ -77,4 +77,19 @@ public sealed class LastMiniBatchDistillationTests
         Assert.Equal(1.0, dlb.Previous!.Value.Images.mean().ToDouble());
         Assert.Throws<ArgumentException>(() => dlb.Loss(logits, y, zeros(3, 3)));
     }
+
+    [Fact]
+    public void TheTrainerTrainsWithDlbAndRefusesSam()
+    {
+        using var train = Slice.Train(1024);
+        using var test = Slice.Test(500);
+        TorchSharp.torch.manual_seed(0);
+        using var model = new NfNet.Models.NFNet(FashionMnistRecipe.Model(32));
+        var options = FashionMnistRecipe.Options(epochs: 2, batchSize: 64) with { PeakLearningRate = 0.4, DlbAlpha = 1.0 };
+        using var trainer = new Trainer(model, 10, options);
+        var history = trainer.Fit(train, test);
+        Assert.All(history, h => Assert.True(double.IsFinite(h.TrainLoss)));
+        Assert.InRange(history[^1].Test!.Top1, 0.3, 1.0);           // well above chance (10 %) after 32 steps
+        Assert.Throws<ArgumentException>(() => new Trainer(model, 10, options with { SamRho = 0.05 }));
+    }
 }

@@ -98,19 +98,7 @@ public static partial class NpyReader
         var t = empty(storageShape, dtype: dtype);
         try
         {
-            if (bytes > 0)
-            {
-                var flat = t.view(-1);
-                var perChunk = Math.Max(1, (16L << 20) / size);
-                for (long start = 0; start < count; start += perChunk)
-                {
-                    using var chunk = flat.narrow(0, start, Math.Min(perChunk, count - start));
-                    var span = chunk.bytes;
-                    var target = new byte[span.Length];
-                    if (stream.ReadAtLeast(target, target.Length, false) < target.Length) throw Bad($"truncated .npy data (expected {bytes} bytes)");
-                    target.CopyTo(span);
-                }
-            }
+            if (bytes > 0 && !TensorBytes.ReadFrom(t, stream)) throw Bad($"truncated .npy data (expected {bytes} bytes)");
             if (stream.ReadByte() != -1 && stream.CanSeek) throw Bad(".npy has bytes after its data");
             if (!fortran) return t;
             var dims = Enumerable.Range(0, shape.Length).Select(i => (long)(shape.Length - 1 - i)).ToArray();

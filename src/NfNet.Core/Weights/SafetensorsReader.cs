@@ -172,20 +172,9 @@ public static class SafetensorsReader
         if (byteCount == 0) return;
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not");
         // Stream through bounded views of the tensor's own memory: no intermediate copy and no 2 GB span limit.
-        var elementSize = byteCount / tensor.numel();
-        var chunkElements = Math.Max(1, ChunkBytes / elementSize);
-        using var flat = tensor.view(-1);
-        for (long start = 0; start < flat.shape[0]; start += chunkElements)
-        {
-            var count = Math.Min(chunkElements, flat.shape[0] - start);
-            using var part = flat.narrow(0, start, count);
-            var span = part.bytes;
-            if (stream.ReadAtLeast(span, span.Length, throwOnEndOfStream: false) < span.Length)
-                throw new WeightFileException($"tensor '{name}' ends early: file truncated", source);
-        }
+        if (!TensorBytes.ReadFrom(tensor, stream))
+            throw new WeightFileException($"tensor '{name}' ends early: file truncated", source);
     }
-
-    private const long ChunkBytes = 1 << 24;
 
     private static FileStream OpenRead(string path)
     {

@@ -14,8 +14,6 @@ namespace NfNet.Weights;
 /// </summary>
 public static class SafetensorsWriter
 {
-    private const long ChunkBytes = 16 << 20;
-
     /// <summary>Writes <paramref name="tensors"/> (any device, contiguous or not) to <paramref name="path"/> atomically.</summary>
     /// <exception cref="NotSupportedException">A tensor's dtype has no safetensors name (e.g. complex).</exception>
     /// <exception cref="ArgumentException">A name is empty or is <c>__metadata__</c>.</exception>
@@ -101,14 +99,7 @@ public static class SafetensorsWriter
     {
         if (t.numel() == 0) return;
         using var scope = NewDisposeScope();
-        var flat = t.detach().cpu().contiguous().reshape(-1);
-        var elementSize = SafetensorsDType.SizeOf(t.dtype);
-        var perChunk = Math.Max(1, ChunkBytes / elementSize);
-        for (long start = 0; start < flat.shape[0]; start += perChunk)
-        {
-            using var chunk = flat.narrow(0, start, Math.Min(perChunk, flat.shape[0] - start));
-            stream.Write(chunk.bytes);
-        }
+        TensorBytes.WriteTo(t.detach().cpu().contiguous(), stream);
     }
 
     /// <summary>

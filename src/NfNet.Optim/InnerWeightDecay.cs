@@ -13,8 +13,7 @@ internal static class InnerWeightDecay
     /// </summary>
     public static double Coupled(optim.Optimizer optimizer)
     {
-        var innermost = optimizer;
-        while (innermost is IOptimizerDecorator d) innermost = d.Inner;
+        var innermost = OptimizerDecorator.Innermost(optimizer);
         if (innermost is AdamW) return 0;
         var max = 0.0;
         foreach (var group in innermost.ParamGroups.OfType<ParamGroup>())

@@ -21,6 +21,14 @@ public abstract class OptimizerDecorator : optim.Optimizer, IOptimizerDecorator
     /// <inheritdoc />
     public optim.Optimizer Inner { get; }
 
+    /// <summary>The optimizer at the bottom of a stack of decorators (the one that holds parameters and state).</summary>
+    public static optim.Optimizer Innermost(optim.Optimizer optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        while (optimizer is IOptimizerDecorator d) optimizer = d.Inner;
+        return optimizer;
+    }
+
     /// <summary>Steps skipped for non-finite gradients.</summary>
     public int SkippedSteps { get; protected set; }
 

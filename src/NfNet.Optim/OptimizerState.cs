@@ -75,9 +75,7 @@ public static class OptimizerState
         var fresh = rebuild(model);
         buffer.Position = 0;
         Load(fresh, new BinaryReader(buffer));
-        var innermost = (optim.Optimizer)fresh;
-        while (innermost is IOptimizerDecorator d) innermost = d.Inner;
-        Innermost(innermost).to(device);
+        Innermost(OptimizerDecorator.Innermost(fresh)).to(device);
         return fresh;
     }
 

@@ -151,8 +151,7 @@ public sealed class Trainer : IDisposable
         var mix = _plan.Mix ?? o.Mix;
         var smoothing = _plan.LabelSmoothing ?? o.LabelSmoothing;
         if (augment is not null) x = augment.Apply(x, random);
-        if (_plan.ImageSize is { } size && (x.shape[2] != size || x.shape[3] != size))
-            x = nn.functional.interpolate(x, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
+        x = ResizeToPlan(x);
         Tensor targets;
         if (mix is not null) (x, targets) = mix.Apply(x, y, _classes, random);
         else targets = nn.functional.one_hot(y, _classes).to(ScalarType.Float32);
@@ -183,16 +182,13 @@ public sealed class Trainer : IDisposable
         }
 
         Optimizer.zero_grad();
-        Tensor value;
-        if (Optimizer is SharpnessAwareMinimization) value = Optimizer.step(Closure);
+        double lossValue;
+        if (Optimizer is SharpnessAwareMinimization) lossValue = Finite(Optimizer.step(Closure));
         else
         {
-            value = Closure();
-            CheckFinite(value);
+            lossValue = Finite(Closure()); // checked before the step: a NaN loss never reaches the weights
             Optimizer.step();
         }
-        var lossValue = value.ToDouble();
-        if (!double.IsFinite(lossValue)) throw new TrainingDivergedException(Step, lossValue);
         Ema?.Update(_model);
         return (lossValue, accuracy);
     }
@@ -207,13 +203,11 @@ public sealed class Trainer : IDisposable
         {
             var view = prev.Images.to(device);
             if (augment is not null) view = augment.Apply(view, random);    // a second, independent view
-            if (_plan.ImageSize is { } size && (view.shape[2] != size || view.shape[3] != size))
-                view = nn.functional.interpolate(view, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false);
+            view = ResizeToPlan(view);
             previousNow = _model.call(view.to(computeType));
         }
         var loss = _dlb.Loss(logits, y, previousNow);
-        var value = loss.ToDouble();
-        if (!double.IsFinite(value)) throw new TrainingDivergedException(Step, value);
+        var value = Finite(loss);
         loss.backward();
         Optimizer.step();
         _dlb.Remember(images, y, logits);
@@ -221,10 +215,16 @@ public sealed class Trainer : IDisposable
         return (value, logits.argmax(1).eq(y).to(ScalarType.Float32).mean().ToDouble());
     }
 
-    private void CheckFinite(Tensor loss)
+    /// <summary>Resizes a batch (bilinear) to the epoch plan's image size, if it sets one that differs.</summary>
+    private Tensor ResizeToPlan(Tensor x) =>
+        _plan.ImageSize is { } size && (x.shape[2] != size || x.shape[3] != size)
+            ? nn.functional.interpolate(x, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false)
+            : x;
+
+    private double Finite(Tensor loss)
     {
         var v = loss.ToDouble();
-        if (!double.IsFinite(v)) throw new TrainingDivergedException(Step, v);
+        return double.IsFinite(v) ? v : throw new TrainingDivergedException(Step, v);
     }
 
     /// <summary>Top-1/top-5 accuracy and mean cross-entropy on <paramref name="data"/> (eval mode, no gradients).</summary>

@@ -98,3 +98,36 @@ public sealed class NarrowSqueezeExciteTests
         Assert.True(err < 0.03, $"bf16 SE off by {err:P1}");
     }
 }
+
+/// <summary>Depthwise convolutions (EfficientNet/CoAtNet MBConv) through the guard agree with float64.</summary>
+public sealed class DepthwiseConvTests
+{
+    [Theory]
+    [InlineData(24, 1, ScalarType.Float32)]
+    [InlineData(24, 2, ScalarType.Float32)]
+    [InlineData(40, 2, ScalarType.BFloat16)]
+    [InlineData(96, 1, ScalarType.BFloat16)]
+    public void DepthwiseMatchesFloat64ForwardAndBackward(long channels, long stride, ScalarType dtype)
+    {
+        manual_seed(channels + stride);
+        using var conv = new GuardedConv2d(channels, channels, 3, stride, 1, groups: channels, hasBias: true);
+        using (no_grad()) conv.named_parameters().First(p => p.name == "bias").parameter.uniform_(-0.5, 0.5);
+        var x64 = randn(2, channels, 12, 12, dtype: ScalarType.Float64);
+        var gy = randn(2, channels, 12 / stride, 12 / stride, dtype: ScalarType.Float64);
+        var w = conv.Weight.to(dtype).to(ScalarType.Float64).detach().requires_grad_(true);
+        var b = conv.named_parameters().First(p => p.name == "bias").parameter.to(ScalarType.Float64).detach();
+        var xr = x64.to(dtype).to(ScalarType.Float64).requires_grad_(true);
+        var yr = nn.functional.conv2d(xr, w, b, strides: new[] { stride, stride }, padding: new long[] { 1, 1 }, groups: channels);
+        yr.backward(new[] { gy.to(dtype).to(ScalarType.Float64) });
+
+        for (var run = 0; run < 2; run++)
+        {
+            var x = x64.to(dtype).requires_grad_(true);
+            var y = conv.forward(x);
+            y.backward(new[] { gy.to(dtype) });
+            var tolerance = dtype == ScalarType.Float32 ? 1e-5 : 2e-2;
+            Assert.True((y.to(ScalarType.Float64) - yr).abs().max().ToDouble() <= tolerance * yr.abs().max().ToDouble());
+            Assert.True((x.grad!.to(ScalarType.Float64) - xr.grad!).abs().max().ToDouble() <= tolerance * xr.grad!.abs().max().ToDouble());
+        }
+    }
+}

@@ -20,8 +20,9 @@ namespace NfNet.Layers;
 /// gradient with libtorch's float64 path (which does not use oneDNN and matches timm to 1e-9). The first correct path
 /// is cached: the native convolution (only for multiples of 16: with narrow channels the defect is intermittent, so a
 /// probe cannot clear it); the same convolution with the channels zero-padded to multiples of 16 (exact, and about as
-/// fast as native); or im2col (<c>unfold</c>) followed by a matrix product, which avoids the convolution kernels
-/// altogether. Convolutions whose per-group channels are both ≥ 64 are not probed (never seen wrong, and a float64
+/// fast as native); for a depthwise convolution (one channel per group), a sum of k² shifted, per-channel-scaled views of the
+/// input (elementwise work only); or im2col (<c>unfold</c>) followed by a matrix product, which avoids the convolution
+/// kernels altogether. Convolutions whose per-group channels are both ≥ 64 are not probed (never seen wrong, and a float64
 /// probe of them costs seconds) and run natively, as do all convolutions off the CPU or in float64.</para>
 /// <para>Costs: a probe takes milliseconds; the zero-padded path costs what a convolution of the padded width costs.
 /// The first version computed every narrow convolution in float64 (about 1 GMAC/s), which made the 1 → 8 → 16 stem
@@ -30,7 +31,7 @@ namespace NfNet.Layers;
 internal static class CpuNarrowConvGuard
 {
     /// <summary>How a convolution is computed.</summary>
-    internal enum ConvPath { Native, ZeroPadded, MatrixProduct }
+    internal enum ConvPath { Native, ZeroPadded, MatrixProduct, ShiftedSum }
 
     private const long Multiple = 16;
     private const long TrustedWidth = 64;
@@ -68,6 +69,7 @@ internal static class CpuNarrowConvGuard
         {
             ConvPath.ZeroPadded => ZeroPadded(input, weight, bias, stride, padding, dilation),
             ConvPath.MatrixProduct => AsMatrixProduct(input, weight, bias, stride, padding, dilation, groups),
+            ConvPath.ShiftedSum => AsShiftedSum(input, weight, bias, stride, padding, dilation),
             _ => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups),
         };
 
@@ -96,6 +98,7 @@ internal static class CpuNarrowConvGuard
         var candidates = new List<ConvPath>();
         if (!narrow) candidates.Add(ConvPath.Native);
         else if (k.Groups == 1) candidates.Add(ConvPath.ZeroPadded);
+        else if (k.InPerGroup == 1 && k.OutPerGroup == 1) candidates.Add(ConvPath.ShiftedSum);
         foreach (var path in candidates)
         {
             var ok = true;
@@ -158,5 +161,29 @@ internal static class CpuNarrowConvGuard
         y = y.reshape(n, o, oh, ow);
         if (bias is not null) y = y + bias.reshape(1, o, 1, 1);
         return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A depthwise convolution (one input and one output channel per group) as a sum of kh·kw shifted,
+    /// per-channel-scaled views of the padded input: elementwise work only, no convolution kernel, exact in float32.</summary>
+    private static Tensor AsShiftedSum(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation)
+    {
+        using var scope = NewDisposeScope();
+        long c = input.shape[1], h = input.shape[2], w = input.shape[3], kh = weight.shape[2], kw = weight.shape[3];
+        var oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+        var ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+        var x = padding[0] == 0 && padding[1] == 0 ? input : nn.functional.pad(input, new[] { padding[1], padding[1], padding[0], padding[0] });
+        var taps = weight.reshape(c, kh * kw);
+        Tensor? y = null;
+        for (long i = 0; i < kh; i++)
+            for (long j = 0; j < kw; j++)
+            {
+                var r0 = i * dilation[0];
+                var c0 = j * dilation[1];
+                var view = x.slice(2, r0, r0 + (oh - 1) * stride[0] + 1, stride[0]).slice(3, c0, c0 + (ow - 1) * stride[1] + 1, stride[1]);
+                var term = view * taps[TensorIndex.Colon, i * kw + j].reshape(1, c, 1, 1);
+                y = y is null ? term : y.add_(term);
+            }
+        if (bias is not null) y = y!.add_(bias.reshape(1, c, 1, 1));
+        return y!.MoveToOuterDisposeScope();
     }
 }

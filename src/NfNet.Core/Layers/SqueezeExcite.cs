@@ -17,13 +17,20 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
     private Conv2d fc2;
 
     /// <summary>Creates the module for <paramref name="channels"/> channels with <paramref name="hiddenChannels"/> in the bottleneck.</summary>
-    public SqueezeExcite(long channels, long hiddenChannels, double gain = 1.0, Device? device = null) : base(nameof(SqueezeExcite))
+    /// <param name="channels">Channels in and out.</param>
+    /// <param name="hiddenChannels">Bottleneck width.</param>
+    /// <param name="gain">Multiplier of the gate (2 in NFNets).</param>
+    /// <param name="device">Where to create the parameters.</param>
+    /// <param name="activation">The hidden nonlinearity, unscaled (ReLU in NFNets, SiLU in EfficientNets).</param>
+    public SqueezeExcite(long channels, long hiddenChannels, double gain = 1.0, Device? device = null, ActivationKind activation = ActivationKind.Relu)
+        : base(nameof(SqueezeExcite))
     {
         if (channels <= 0 || hiddenChannels <= 0)
             throw new InvalidNFNetConfigException($"SqueezeExcite needs positive channels, got channels={channels}, hidden={hiddenChannels}");
         Channels = channels;
         HiddenChannels = hiddenChannels;
         Gain = gain;
+        Activation = activation;
         fc1 = nn.Conv2d(channels, hiddenChannels, 1, bias: true, device: device);
         fc2 = nn.Conv2d(hiddenChannels, channels, 1, bias: true, device: device);
         foreach (var fc in new[] { fc1, fc2 })
@@ -40,13 +47,15 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
     public long HiddenChannels { get; }
     /// <summary>Multiplier of the sigmoid gate (2 in NFNets).</summary>
     public double Gain { get; }
+    /// <summary>The hidden nonlinearity (unscaled).</summary>
+    public ActivationKind Activation { get; }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
         var s = input.mean(new long[] { 2, 3 }, keepdim: true);
-        s = nn.functional.relu(Fc(fc1, s));
+        s = ScaledActivation.Apply(Activation, Fc(fc1, s));
         s = nn.functional.sigmoid(Fc(fc2, s));
         if (Gain != 1.0) s = s * Gain; // exact for the power-of-two gain 2, and cheaper on the [N, C, 1, 1] gate
         return (input * s).MoveToOuterDisposeScope();

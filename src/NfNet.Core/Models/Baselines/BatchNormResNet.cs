@@ -14,9 +14,9 @@ namespace NfNet.Models.Baselines;
 public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
 {
     private readonly GuardedConv2d conv1;
-    private readonly BatchNorm2d? bn1;
+    private readonly nn.Module<Tensor, Tensor>? bn1;
     private readonly Sequential layers;
-    private readonly BatchNorm2d? norm_final;
+    private readonly nn.Module<Tensor, Tensor>? norm_final;
     private readonly Linear? fc;
     private readonly ResNetConfig _config;
 
@@ -28,7 +28,7 @@ public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
         _config = config;
         var pre = config.Form == ResNetForm.PreActivation;
         conv1 = new GuardedConv2d(config.InChannels, config.StemWidth, 7, 2, 3, device: device);
-        if (!pre) bn1 = nn.BatchNorm2d(config.StemWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        if (!pre) bn1 = config.Norm(config.StemWidth, device);
         var blocks = new List<(string, nn.Module<Tensor, Tensor>)>();
         var inChannels = config.StemWidth;
         for (var s = 0; s < config.Depths.Count; s++)
@@ -43,7 +43,7 @@ public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
             }
         layers = nn.Sequential(blocks);
         NumFeatures = inChannels;
-        if (pre) norm_final = nn.BatchNorm2d(inChannels, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        if (pre) norm_final = config.Norm(inChannels, device);
         if (config.NumClasses > 0)
         {
             fc = nn.Linear(inChannels, config.NumClasses, device: device);

@@ -9,7 +9,7 @@ namespace NfNet.Models.Baselines;
 public sealed class BottleneckV15 : nn.Module<Tensor, Tensor>
 {
     private readonly GuardedConv2d conv1, conv2, conv3;
-    private readonly BatchNorm2d bn1, bn2, bn3;
+    private readonly nn.Module<Tensor, Tensor> bn1, bn2, bn3;
     private readonly Sequential? downsample;
 
     /// <summary>Creates the block.</summary>
@@ -17,15 +17,15 @@ public sealed class BottleneckV15 : nn.Module<Tensor, Tensor>
     {
         var outChannels = width * c.Expansion;
         conv1 = new GuardedConv2d(inChannels, width, 1, device: device);
-        bn1 = nn.BatchNorm2d(width, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn1 = c.Norm(width, device);
         conv2 = new GuardedConv2d(width, width, 3, stride, 1, device: device);
-        bn2 = nn.BatchNorm2d(width, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn2 = c.Norm(width, device);
         conv3 = new GuardedConv2d(width, outChannels, 1, device: device);
-        bn3 = nn.BatchNorm2d(outChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
-        if (c.ZeroInitLastGamma && !bn3.weight!.is_meta) using (no_grad()) bn3.weight!.zero_();
+        bn3 = c.Norm(outChannels, device);
+        if (c.ZeroInitLastGamma && bn3 is BatchNorm2d last && !last.weight!.is_meta) using (no_grad()) last.weight!.zero_();
         if (stride != 1 || inChannels != outChannels)
             downsample = nn.Sequential(new GuardedConv2d(inChannels, outChannels, 1, stride, device: device),
-                nn.BatchNorm2d(outChannels, c.BatchNormEps, c.BatchNormMomentum, device: device));
+                c.Norm(outChannels, device));
         RegisterComponents();
     }
 

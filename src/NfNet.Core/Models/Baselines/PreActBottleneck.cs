@@ -9,7 +9,7 @@ namespace NfNet.Models.Baselines;
 /// → BN → ReLU → 1×1, + shortcut, no ReLU after the add.</summary>
 public sealed class PreActBottleneck : nn.Module<Tensor, Tensor>
 {
-    private readonly BatchNorm2d bn0, bn1, bn2;
+    private readonly nn.Module<Tensor, Tensor> bn0, bn1, bn2;
     private readonly GuardedConv2d conv1, conv2, conv3;
     private readonly GuardedConv2d? downsample;
 
@@ -17,11 +17,11 @@ public sealed class PreActBottleneck : nn.Module<Tensor, Tensor>
     public PreActBottleneck(int inChannels, int width, int stride, ResNetConfig c, Device? device = null) : base(nameof(PreActBottleneck))
     {
         var outChannels = width * c.Expansion;
-        bn0 = nn.BatchNorm2d(inChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn0 = c.Norm(inChannels, device);
         conv1 = new GuardedConv2d(inChannels, width, 1, device: device);
-        bn1 = nn.BatchNorm2d(width, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn1 = c.Norm(width, device);
         conv2 = new GuardedConv2d(width, width, 3, stride, 1, device: device);
-        bn2 = nn.BatchNorm2d(width, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn2 = c.Norm(width, device);
         conv3 = new GuardedConv2d(width, outChannels, 1, device: device);
         if (stride != 1 || inChannels != outChannels) downsample = new GuardedConv2d(inChannels, outChannels, 1, stride, device: device);
         RegisterComponents();

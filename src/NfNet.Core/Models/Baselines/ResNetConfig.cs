@@ -1,3 +1,6 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
 namespace NfNet.Models.Baselines;
 
 /// <summary>Which batch-normalized ResNet form.</summary>
@@ -37,6 +40,15 @@ public sealed record ResNetConfig
     public bool ZeroInitLastGamma { get; init; } = true;
     /// <summary>Use the 3×3/2 max-pool after the stem (false for small images such as 28×28).</summary>
     public bool StemPool { get; init; } = true;
+
+    /// <summary>Batch norm layers (true), or identities in their place (false). Without batch norm this layout does not
+    /// train; the switch exists to measure batch norm's share of a training step (studies/step-time).</summary>
+    public bool UseBatchNorm { get; init; } = true;
+
+    /// <summary>A batch norm over <paramref name="channels"/> with this configuration's eps and momentum, or the identity
+    /// when <see cref="UseBatchNorm"/> is false.</summary>
+    public nn.Module<Tensor, Tensor> Norm(long channels, Device? device = null) =>
+        UseBatchNorm ? nn.BatchNorm2d(channels, BatchNormEps, BatchNormMomentum, device: device) : nn.Identity();
 
     /// <summary>Checks the configuration.</summary>
     /// <exception cref="InvalidNFNetConfigException">Lengths differ or a size is not positive.</exception>

@@ -1,0 +1,123 @@
+using NfNet.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Models.Baselines;
+
+/// <summary>
+/// EfficientNetV2 (Tan &amp; Le 2021; seed-systems spec (b)) built from an <see cref="EfficientNetV2Config"/>:
+/// conv_stem (3×3/2) → bn1 → SiLU → blocks (<see cref="FusedMBConv"/> / <see cref="MBConv"/>, only a stage's first block
+/// strides and changes width) → conv_head (1×1) → bn2 → SiLU → average pool → dropout → classifier.
+/// Convolutions have no bias (except inside SE); padding is symmetric k/2 (TF's "SAME" differs at stride 2 only in which
+/// border gets the extra pixel, which matters for loading TF weights, not for training). Init as automl: conv weights
+/// N(0, 2/fan_out), classifier U(±1/√classes), zero biases. BN momentum 0.01, eps 1e-3 by default.
+/// </summary>
+public sealed class EfficientNetV2 : nn.Module<Tensor, Tensor>
+{
+    private readonly GuardedConv2d conv_stem;
+    private readonly BatchNorm2d bn1;
+    private readonly Sequential blocks;
+    private readonly GuardedConv2d conv_head;
+    private readonly BatchNorm2d bn2;
+    private readonly Linear? classifier;
+    private readonly EfficientNetV2Config _config;
+
+    /// <summary>Builds the network for <paramref name="config"/>.</summary>
+    public EfficientNetV2(EfficientNetV2Config config, Device? device = null) : base(config.Name)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        _config = config;
+        DropRate = config.DropRate;
+        conv_stem = new GuardedConv2d(config.InChannels, config.StemWidth, 3, config.StemStride, 1, device: device);
+        bn1 = nn.BatchNorm2d(config.StemWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        var total = config.Stages.Sum(s => s.Layers);
+        var list = new List<(string, nn.Module<Tensor, Tensor>)>();
+        var inChannels = config.StemWidth;
+        var index = 0;
+        for (var s = 0; s < config.Stages.Count; s++)
+        {
+            var stage = config.Stages[s];
+            for (var b = 0; b < stage.Layers; b++)
+            {
+                var stride = b == 0 ? stage.Stride : 1;
+                var rate = config.StochasticDepthRate * index / total;
+                nn.Module<Tensor, Tensor> block = stage.Kind == EfficientNetBlockKind.MBConv
+                    ? new MBConv(inChannels, stage.OutChannels, stage.Expansion, stage.KernelSize, stride, stage.SeRatio, rate, config, device)
+                    : new FusedMBConv(inChannels, stage.OutChannels, stage.Expansion, stage.KernelSize, stride, rate, config, device);
+                list.Add(($"{s}_{b}", block));
+                inChannels = stage.OutChannels;
+                index++;
+            }
+        }
+        blocks = nn.Sequential(list);
+        conv_head = new GuardedConv2d(inChannels, config.HeadWidth, 1, device: device);
+        bn2 = nn.BatchNorm2d(config.HeadWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        if (config.NumClasses > 0)
+        {
+            classifier = nn.Linear(config.HeadWidth, config.NumClasses, device: device);
+            if (!classifier.weight!.is_meta)
+                using (no_grad())
+                {
+                    var bound = 1.0 / Math.Sqrt(config.NumClasses);
+                    nn.init.uniform_(classifier.weight!, -bound, bound);
+                    classifier.bias!.zero_();
+                }
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>EfficientNetV2-S.</summary>
+    public static EfficientNetV2 S(int numClasses = 1000, int inChannels = 3, Device? device = null) => new(EfficientNetV2Config.S(numClasses, inChannels), device);
+    /// <summary>EfficientNetV2-B0.</summary>
+    public static EfficientNetV2 B0(int numClasses = 1000, int inChannels = 3, Device? device = null) => new(EfficientNetV2Config.B0(numClasses, inChannels), device);
+
+    /// <summary>The configuration.</summary>
+    public EfficientNetV2Config Config => _config;
+    /// <summary>The blocks in order (<see cref="FusedMBConv"/> or <see cref="MBConv"/>).</summary>
+    public IReadOnlyList<nn.Module<Tensor, Tensor>> Blocks => blocks.children().Cast<nn.Module<Tensor, Tensor>>().ToList();
+    /// <summary>Dropout before the classifier; progressive learning may raise it stage by stage.</summary>
+    public double DropRate { get; set; }
+
+    /// <summary>Number of parameter elements.</summary>
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+
+    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="h"/> × <paramref name="w"/> image (convs, SE and classifier).</summary>
+    public long CountMacs(long h = 224, long w = 224)
+    {
+        var macs = conv_stem.CountMacs(h, w);
+        (h, w) = conv_stem.OutputSize(h, w);
+        foreach (var block in blocks.children())
+        {
+            var (m, oh, ow) = block switch
+            {
+                MBConv mb => mb.CountMacs(h, w),
+                FusedMBConv f => f.CountMacs(h, w),
+                _ => throw new InvalidOperationException(),
+            };
+            macs += m;
+            (h, w) = (oh, ow);
+        }
+        return macs + conv_head.CountMacs(h, w) + (long)_config.HeadWidth * _config.NumClasses;
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        if (input.dim() != 4 || input.shape[1] != _config.InChannels)
+            throw new InvalidInputException($"{_config.Name} expected [N, {_config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        using var scope = NewDisposeScope();
+        var x = nn.functional.silu(bn1.call(conv_stem.call(input)));
+        x = blocks.call(x);
+        x = nn.functional.silu(bn2.call(conv_head.call(x)));
+        x = x.mean(new long[] { 2, 3 });
+        if (classifier is not null)
+        {
+            if (training && DropRate > 0) x = nn.functional.dropout(x, DropRate, true);
+            var dtype = classifier.weight!.dtype;
+            x = classifier.call(x.dtype == dtype ? x : x.to(dtype));
+        }
+        return x.MoveToOuterDisposeScope();
+    }
+}

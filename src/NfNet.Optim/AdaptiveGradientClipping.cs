@@ -95,8 +95,13 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        ClipWithNorm(weight, gradient, UnitwiseNorm.Of(gradient, gains), clipFactor, eps, gains);
+    }
+
+    // The clipping itself, given the gradient's unit-wise norm (computed once per step by ClipGradients).
+    private static void ClipWithNorm(Tensor weight, Tensor gradient, Tensor gradNorm, double clipFactor, double eps, GainClipping gains)
+    {
         var maxNorm = UnitwiseNorm.Of(weight.detach(), gains).clamp_min(eps).mul_(clipFactor);
-        var gradNorm = UnitwiseNorm.Of(gradient, gains);
         var scale = maxNorm / gradNorm.clamp_min(GradientNormFloor);
         // Where ‖G‖ ≤ max the gradient is kept exactly; elsewhere it is scaled onto the sphere of radius max.
         var factor = where(gradNorm.gt(maxNorm), scale, ones_like(scale));
@@ -107,20 +112,30 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     /// <returns>False when a gradient was not finite and <see cref="SkipNonFiniteSteps"/> is set.</returns>
     public bool ClipGradients()
     {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        // One pass over each gradient for its unit-wise norm, and one host synchronisation for the whole step: a NaN or
+        // ∞ anywhere in a gradient makes its norm non-finite. Only then is each suspect gradient checked element by
+        // element (a finite gradient whose squared norm overflows is clipped, as before).
+        var work = new List<(string Name, Parameter Parameter, Tensor Gradient, Tensor Norm)>(_clipped.Length);
+        Tensor? allFinite = null;
         foreach (var (name, p) in _clipped)
         {
             var g = p.grad;
             if (g is null) continue; // parameters without gradients are skipped, not an error
-            using (var finite = g.isfinite().all())
-            {
-                if (!finite.ToBoolean())
+            var norm = UnitwiseNorm.Of(g, Gains);
+            var finite = norm.isfinite().all();
+            allFinite = allFinite is null ? finite : allFinite.logical_and_(finite);
+            work.Add((name, p, g, norm));
+        }
+        if (allFinite is not null && !allFinite.ToBoolean())
+            foreach (var (name, _, g, norm) in work)
+                if (!norm.isfinite().all().ToBoolean() && !g.isfinite().all().ToBoolean())
                 {
                     if (SkipNonFiniteSteps) return false;
                     throw new NonFiniteGradientException(name);
                 }
-            }
-            ClipInPlace(p, g, ClipFactor, Eps, Gains);
-        }
+        foreach (var (_, p, g, norm) in work) ClipWithNorm(p, g, norm, ClipFactor, Eps, Gains);
         return true;
     }
 

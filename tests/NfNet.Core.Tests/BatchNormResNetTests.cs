@@ -40,6 +40,18 @@ public sealed class BatchNormResNetTests
     }
 
     [Fact]
+    public void FullSizeResNet50TakesATrainingStepAtSmallResolution()
+    {
+        // Forward and backward through every block (the projections are strided 1×1 convolutions) at 64 px, batch 2.
+        manual_seed(4);
+        using var model = BatchNormResNet.ResNet50(numClasses: 10);
+        model.train();
+        using var y = model.forward(randn(2, 3, 64, 64));
+        nn.functional.cross_entropy(y, tensor(new long[] { 1, 7 })).backward();
+        Assert.All(model.parameters(), p => Assert.True(p.grad is not null && p.grad.isfinite().all().ToBoolean()));
+    }
+
+    [Fact]
     public void BatchNormUsesBatchStatisticsInTrainAndRunningStatisticsInEval()
     {
         // One BN channel by hand: batch values 1, 2, 3, 6 → mean 3, biased var 3.5, unbiased var 14/3.

@@ -1,0 +1,3 @@
+// NfNet.NET studies: the claims behind NFNets, measured on this machine (see docs/studies.md).
+//   dotnet run -c Release --project samples/NfNet.Studies -- <small-batch|large-batch|dlb|progressive|step-time|all> [--quick] [--data DIR] [--out DIR]
+return NfNet.Studies.StudyRunner.Run(args);

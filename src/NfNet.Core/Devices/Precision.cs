@@ -35,6 +35,10 @@ public static class Precision
     public static ScalarType ParameterType(PrecisionMode mode) =>
         mode == PrecisionMode.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
 
+    /// <summary><paramref name="tensor"/> itself when it already has <paramref name="dtype"/>, else a cast copy (how layers
+    /// meet float32 parameters with reduced-precision activations).</summary>
+    internal static Tensor Match(Tensor tensor, ScalarType dtype) => tensor.dtype == dtype ? tensor : tensor.to(dtype);
+
     /// <summary>The dtype of the inputs (and activations) in <paramref name="mode"/>.</summary>
     public static ScalarType ComputeType(PrecisionMode mode) =>
         mode == PrecisionMode.Float32 ? ScalarType.Float32 : ScalarType.BFloat16;

@@ -1,3 +1,6 @@
+using NfNet.Devices;
+using static TorchSharp.torch;
+
 namespace NfNet;
 
 /// <summary>
@@ -10,4 +13,24 @@ public sealed class InvalidInputException : ArgumentException
     public InvalidInputException(string message, string? paramName = null) : base(message, paramName) { }
 
     internal static string Describe(long[] shape) => "[" + string.Join(", ", shape) + "]";
+
+    /// <summary>
+    /// The checks every model runs on its input: a non-empty 4-D floating tensor [N, <paramref name="channels"/>, H, W] on
+    /// <paramref name="weight"/>'s device, in its dtype or (float32 weights) a bf16/fp16 one for mixed precision.
+    /// </summary>
+    internal static void ThrowIfNotImageBatch(Tensor input, string model, long channels, Tensor weight)
+    {
+        if (input.dim() != 4 || input.shape[1] != channels)
+            throw new InvalidInputException($"{model} expected input [N, {channels}, H, W], got {Describe(input.shape)}", nameof(input));
+        if (!input.is_floating_point())
+            throw new InvalidInputException($"{model} expected a floating-point image tensor, got {input.dtype}", nameof(input));
+        if (input.dtype != weight.dtype && !Precision.IsMixed(weight.dtype, input.dtype))
+            throw new InvalidInputException(
+                $"{model} has {weight.dtype} weights and expected a {weight.dtype} input (or a bfloat16/float16 one " +
+                $"for mixed precision with float32 weights), got {input.dtype}", nameof(input));
+        if ((input.device_type != weight.device_type || input.device_index != weight.device_index) && !weight.is_meta)
+            throw new InvalidInputException($"{model} is on {weight.device} and expected an input there, got one on {input.device}", nameof(input));
+        if (input.shape[0] == 0 || input.shape[2] == 0 || input.shape[3] == 0)
+            throw new InvalidInputException($"{model} expected a non-empty batch of non-empty images, got {Describe(input.shape)}", nameof(input));
+    }
 }

@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -58,13 +59,9 @@ public sealed class GuardedConv2d : nn.Module<Tensor, Tensor>
         if (input.dim() != 4 || input.shape[1] != InChannels)
             throw new InvalidInputException($"GuardedConv2d expected [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
         using var scope = NewDisposeScope();
-        Tensor w = weight, b = bias!;
-        if (input.is_floating_point() && input.dtype != w.dtype)
-        {
-            w = w.to(input.dtype);
-            b = bias?.to(input.dtype)!;
-        }
-        return CpuNarrowConvGuard.Conv2d(input, w, bias is null ? null : b, _stride, _padding, _dilation, Groups).MoveToOuterDisposeScope();
+        var dtype = input.is_floating_point() ? input.dtype : weight.dtype;
+        var b = bias is null ? null : Precision.Match(bias, dtype);
+        return CpuNarrowConvGuard.Conv2d(input, Precision.Match(weight, dtype), b, _stride, _padding, _dilation, Groups).MoveToOuterDisposeScope();
     }
 
     /// <summary>Output size for an input of <paramref name="h"/> × <paramref name="w"/>.</summary>

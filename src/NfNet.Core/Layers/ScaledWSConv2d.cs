@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -177,8 +178,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var computeType = input.is_floating_point() ? input.dtype : weight.dtype;
         var w = UseCache ? CachedWeight(computeType) : Standardized(computeType);
-        Tensor? b = bias;
-        if (b is not null && b.dtype != computeType) b = b.to(computeType);
+        var b = bias is null ? null : Precision.Match(bias, computeType);
         var x = _dynamicSame ? SamePadding.Pad(input, KernelSize, Stride, Dilation) : input;
         return CpuNarrowConvGuard.Conv2d(x, w, b, _stride, _staticPadding, _dilation, Groups).MoveToOuterDisposeScope();
     }
@@ -221,7 +221,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     {
         var w = StandardizedWeight();
         // Mixed precision: the weight is standardized in the parameters' precision, then computed in the input's.
-        return w.dtype == computeType ? w : w.to(computeType);
+        return Precision.Match(w, computeType);
     }
 
     private Tensor CachedWeight(ScalarType computeType)

@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -68,9 +69,8 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
     // Mixed precision: parameters are cast to the input's dtype.
     private static Tensor Fc(Conv2d fc, Tensor x)
     {
-        var w = fc.weight!.dtype == x.dtype ? fc.weight : fc.weight.to(x.dtype);
-        var b = fc.bias is null || fc.bias.dtype == x.dtype ? fc.bias : fc.bias.to(x.dtype);
-        return CpuNarrowConvGuard.Conv2d(x, w, b, Ones, Zeros, Ones, 1);
+        var b = fc.bias is null ? null : Precision.Match(fc.bias, x.dtype);
+        return CpuNarrowConvGuard.Conv2d(x, Precision.Match(fc.weight!, x.dtype), b, Ones, Zeros, Ones, 1);
     }
 
     /// <summary>Multiply-accumulates of the two FCs for one image.</summary>

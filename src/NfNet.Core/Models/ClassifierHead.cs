@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -60,8 +61,7 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
         if (!preLogits)
         {
             // Mixed precision: reduced-precision features meet the classifier's own (fp32) weights, so logits are fp32.
-            var dtype = fc.parameters().FirstOrDefault()?.dtype;
-            if (dtype is { } d && d != x.dtype) x = x.to(d);
+            if (fc.parameters().FirstOrDefault() is { } p) x = Precision.Match(x, p.dtype);
             x = fc.forward(x);
         }
         return x.MoveToOuterDisposeScope();

@@ -16,7 +16,7 @@ namespace NfNet.Models;
 /// <c>skipinit_gain</c> is a learnable scalar initialised to 0, so every block starts as the identity (or the
 /// shortcut conv). Module and parameter names are timm's.
 /// </summary>
-public sealed class NFBlock : nn.Module<Tensor, Tensor>
+public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted
 {
     // Field order is state-dict order: skipinit_gain (own parameter) first, then the children as timm registers them.
     private Parameter skipinit_gain;

@@ -144,15 +144,9 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
     public long CountMacs(int height, int width)
     {
         if (height <= 0 || width <= 0) throw new ArgumentOutOfRangeException(nameof(height), $"image size must be positive, got {height}x{width}");
-        var (macs, h, w) = stem.CountMacs(height, width);
-        foreach (var block in _blocks)
-        {
-            var (m, oh, ow) = block.CountMacs(h, w);
-            macs += m;
-            (h, w) = (oh, ow);
-        }
-        macs += final_conv.CountMacs(h, w) + head.CountMacs();
-        return macs;
+        var (stemMacs, sh, sw) = stem.CountMacs(height, width);
+        var (blockMacs, h, w) = MacCount.OfChain(_blocks, sh, sw);
+        return stemMacs + blockMacs + final_conv.CountMacs(h, w) + head.CountMacs();
     }
 
     /// <summary>MACs at the configuration's evaluation resolution.</summary>
@@ -183,24 +177,6 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
         return sb.ToString();
     }
 
-    private void CheckInput(Tensor input)
-    {
-        if (input.dim() != 4 || input.shape[1] != Config.InChannels)
-            throw new InvalidInputException(
-                $"NFNet {Config.Name} expected input [N, {Config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
-        if (!input.is_floating_point())
-            throw new InvalidInputException(
-                $"NFNet {Config.Name} expected a floating-point image tensor, got {input.dtype}", nameof(input));
-        var weight = final_conv.Weight;
-        if (input.dtype != weight.dtype && !Precision.IsMixed(weight.dtype, input.dtype))
-            throw new InvalidInputException(
-                $"NFNet {Config.Name} has {weight.dtype} weights and expected a {weight.dtype} input (or a bfloat16/float16 one " +
-                $"for mixed precision with float32 weights), got {input.dtype}", nameof(input));
-        if ((input.device_type != weight.device_type || input.device_index != weight.device_index) && !weight.is_meta)
-            throw new InvalidInputException(
-                $"NFNet {Config.Name} is on {weight.device} and expected an input there, got one on {input.device}", nameof(input));
-        if (input.shape[0] == 0 || input.shape[2] == 0 || input.shape[3] == 0)
-            throw new InvalidInputException(
-                $"NFNet {Config.Name} expected a non-empty batch of non-empty images, got {InvalidInputException.Describe(input.shape)}", nameof(input));
-    }
+    private void CheckInput(Tensor input) =>
+        InvalidInputException.ThrowIfNotImageBatch(input, $"NFNet {Config.Name}", Config.InChannels, final_conv.Weight);
 }

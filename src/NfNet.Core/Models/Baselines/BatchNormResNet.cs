@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -71,25 +72,14 @@ public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
         var macs = conv1.CountMacs(h, w);
         (h, w) = conv1.OutputSize(h, w);
         if (_config.StemPool) (h, w) = ((h + 2 - 3) / 2 + 1, (w + 2 - 3) / 2 + 1);
-        foreach (var block in layers.children())
-        {
-            var (m, oh, ow) = block switch
-            {
-                BottleneckV15 v => v.CountMacs(h, w),
-                PreActBottleneck p => p.CountMacs(h, w),
-                _ => throw new InvalidOperationException(),
-            };
-            macs += m;
-            (h, w) = (oh, ow);
-        }
-        return macs + (long)NumFeatures * _config.NumClasses;
+        var (blocks, _, _) = MacCount.OfChain(layers.children().Cast<IMacCounted>(), h, w);
+        return macs + blocks + (long)NumFeatures * _config.NumClasses;
     }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        if (input.dim() != 4 || input.shape[1] != _config.InChannels)
-            throw new InvalidInputException($"{_config.Name} expected [N, {_config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, conv1.Weight);
         using var scope = NewDisposeScope();
         var x = conv1.call(input);
         if (bn1 is not null) x = nn.functional.relu(bn1.call(x));
@@ -99,8 +89,7 @@ public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
         x = x.mean(new long[] { 2, 3 });
         if (fc is not null)
         {
-            var dtype = fc.weight!.dtype;
-            x = fc.call(x.dtype == dtype ? x : x.to(dtype));
+            x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
         }
         return x.MoveToOuterDisposeScope();
     }

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace NfNet.Models.Baselines;
 
 /// <summary>The post-activation (v1.5) bottleneck: 1×1 → BN → ReLU → 3×3 (strided) → BN → ReLU → 1×1 → BN, + shortcut, ReLU.</summary>
-public sealed class BottleneckV15 : nn.Module<Tensor, Tensor>
+public sealed class BottleneckV15 : nn.Module<Tensor, Tensor>, IMacCounted
 {
     private readonly GuardedConv2d conv1, conv2, conv3;
     private readonly nn.Module<Tensor, Tensor> bn1, bn2, bn3;

@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -79,25 +80,14 @@ public sealed class CoAtNet : nn.Module<Tensor, Tensor>
         var macs = stem_conv1.CountMacs(h, w);
         (h, w) = stem_conv1.OutputSize(h, w);
         macs += stem_conv2.CountMacs(h, w);
-        foreach (var block in stages.children())
-        {
-            var (m, oh, ow) = block switch
-            {
-                CoAtNetMBConv mb => mb.CountMacs(h, w),
-                CoAtNetTransformerBlock t => t.CountMacs(h, w),
-                _ => throw new InvalidOperationException(),
-            };
-            macs += m;
-            (h, w) = (oh, ow);
-        }
-        return macs + (long)NumFeatures * _config.NumClasses;
+        var (blocks, _, _) = MacCount.OfChain(stages.children().Cast<IMacCounted>(), h, w);
+        return macs + blocks + (long)NumFeatures * _config.NumClasses;
     }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        if (input.dim() != 4 || input.shape[1] != _config.InChannels)
-            throw new InvalidInputException($"{_config.Name} expected [N, {_config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, stem_conv1.Weight);
         var minimum = _config.StrideAfterStage(_config.Widths.Count - 1);
         if (input.shape[2] < minimum || input.shape[3] < minimum)
             throw new InvalidInputException($"{_config.Name} needs images of at least {minimum}×{minimum} (its total stride), got {input.shape[2]}×{input.shape[3]}", nameof(input));
@@ -106,13 +96,11 @@ public sealed class CoAtNet : nn.Module<Tensor, Tensor>
         x = stem_conv2.call(x);
         x = stages.call(x);
         x = x.mean(new long[] { 2, 3 });
-        var lw = head_norm.weight!;
-        x = nn.functional.layer_norm(x, new[] { (long)NumFeatures }, lw.dtype == x.dtype ? lw : lw.to(x.dtype),
-            head_norm.bias!.dtype == x.dtype ? head_norm.bias : head_norm.bias!.to(x.dtype), _config.LayerNormEps);
+        x = nn.functional.layer_norm(x, new[] { (long)NumFeatures }, Precision.Match(head_norm.weight!, x.dtype),
+            Precision.Match(head_norm.bias!, x.dtype), _config.LayerNormEps);
         if (fc is not null)
         {
-            var dtype = fc.weight!.dtype;
-            x = fc.call(x.dtype == dtype ? x : x.to(dtype));
+            x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
         }
         return x.MoveToOuterDisposeScope();
     }

@@ -15,7 +15,7 @@ namespace NfNet.Models.Baselines;
 /// </code>
 /// The stride sits in the depthwise conv (timm's layout).
 /// </summary>
-public sealed class CoAtNetMBConv : nn.Module<Tensor, Tensor>
+public sealed class CoAtNetMBConv : nn.Module<Tensor, Tensor>, IMacCounted
 {
     private readonly GuardedConv2d? shortcut;
     private readonly BatchNorm2d pre_norm;

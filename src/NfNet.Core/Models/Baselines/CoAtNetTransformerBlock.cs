@@ -12,7 +12,7 @@ namespace NfNet.Models.Baselines;
 /// </code>
 /// The attention is global with a relative-position bias (<see cref="RelativeAttention2d"/>).
 /// </summary>
-public sealed class CoAtNetTransformerBlock : nn.Module<Tensor, Tensor>
+public sealed class CoAtNetTransformerBlock : nn.Module<Tensor, Tensor>, IMacCounted
 {
     private readonly GuardedConv2d? shortcut;
     private readonly LayerNorm2d norm1;

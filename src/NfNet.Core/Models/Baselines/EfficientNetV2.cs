@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -88,25 +89,14 @@ public sealed class EfficientNetV2 : nn.Module<Tensor, Tensor>
     {
         var macs = conv_stem.CountMacs(h, w);
         (h, w) = conv_stem.OutputSize(h, w);
-        foreach (var block in blocks.children())
-        {
-            var (m, oh, ow) = block switch
-            {
-                MBConv mb => mb.CountMacs(h, w),
-                FusedMBConv f => f.CountMacs(h, w),
-                _ => throw new InvalidOperationException(),
-            };
-            macs += m;
-            (h, w) = (oh, ow);
-        }
-        return macs + conv_head.CountMacs(h, w) + (long)_config.HeadWidth * _config.NumClasses;
+        var (blockMacs, oh, ow) = MacCount.OfChain(blocks.children().Cast<IMacCounted>(), h, w);
+        return macs + blockMacs + conv_head.CountMacs(oh, ow) + (long)_config.HeadWidth * _config.NumClasses;
     }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        if (input.dim() != 4 || input.shape[1] != _config.InChannels)
-            throw new InvalidInputException($"{_config.Name} expected [N, {_config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, conv_stem.Weight);
         using var scope = NewDisposeScope();
         var x = nn.functional.silu(bn1.call(conv_stem.call(input)));
         x = blocks.call(x);
@@ -115,8 +105,7 @@ public sealed class EfficientNetV2 : nn.Module<Tensor, Tensor>
         if (classifier is not null)
         {
             if (training && DropRate > 0) x = nn.functional.dropout(x, DropRate, true);
-            var dtype = classifier.weight!.dtype;
-            x = classifier.call(x.dtype == dtype ? x : x.to(dtype));
+            x = classifier.call(Precision.Match(x, classifier.weight!.dtype)); // float32 logits from reduced-precision features
         }
         return x.MoveToOuterDisposeScope();
     }

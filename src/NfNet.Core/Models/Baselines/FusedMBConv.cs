@@ -14,7 +14,7 @@ namespace NfNet.Models.Baselines;
 /// </code>
 /// V2 uses no Squeeze-Excite in fused blocks.
 /// </summary>
-public sealed class FusedMBConv : nn.Module<Tensor, Tensor>
+public sealed class FusedMBConv : nn.Module<Tensor, Tensor>, IMacCounted
 {
     private readonly GuardedConv2d conv_exp;
     private readonly BatchNorm2d bn1;

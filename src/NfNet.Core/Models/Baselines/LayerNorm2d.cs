@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -32,10 +33,8 @@ public sealed class LayerNorm2d : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        Tensor w = weight, b = bias;
-        if (w.dtype != input.dtype) (w, b) = (w.to(input.dtype), b.to(input.dtype));
         var x = input.permute(0, 2, 3, 1);
-        x = nn.functional.layer_norm(x, _shape, w, b, Eps);
+        x = nn.functional.layer_norm(x, _shape, Precision.Match(weight, input.dtype), Precision.Match(bias, input.dtype), Eps);
         return x.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
     }
 }

@@ -15,7 +15,7 @@ namespace NfNet.Models.Baselines;
 /// y = x + drop_path(h)   when stride = 1 and in = out, else h
 /// </code>
 /// </summary>
-public sealed class MBConv : nn.Module<Tensor, Tensor>
+public sealed class MBConv : nn.Module<Tensor, Tensor>, IMacCounted
 {
     private readonly GuardedConv2d? conv_pw;
     private readonly BatchNorm2d? bn1;

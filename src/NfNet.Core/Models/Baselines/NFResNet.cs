@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -80,20 +81,14 @@ public sealed class NFResNet : nn.Module<Tensor, Tensor>
         var macs = stem.CountMacs(h, w);
         (h, w) = stem.OutputSize(h, w);
         if (_config.StemPool) (h, w) = ((h + 1) / 2, (w + 1) / 2);
-        foreach (var block in Blocks)
-        {
-            var (m, oh, ow) = block.CountMacs(h, w);
-            macs += m;
-            (h, w) = (oh, ow);
-        }
-        return macs + (long)NumFeatures * _config.NumClasses;
+        var (blockMacs, _, _) = MacCount.OfChain(Blocks, h, w);
+        return macs + blockMacs + (long)NumFeatures * _config.NumClasses;
     }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        if (input.dim() != 4 || input.shape[1] != _config.InChannels)
-            throw new InvalidInputException($"{_config.Name} expected [N, {_config.InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, stem.Weight);
         using var scope = NewDisposeScope();
         var x = stem.forward(input);
         if (_config.StemPool) x = nn.functional.max_pool2d(x, 3, 2, 1);
@@ -102,8 +97,7 @@ public sealed class NFResNet : nn.Module<Tensor, Tensor>
         if (fc is not null)
         {
             if (training && _config.DropRate > 0) x = nn.functional.dropout(x, _config.DropRate, true);
-            var dtype = fc.weight!.dtype;
-            x = fc.call(x.dtype == dtype ? x : x.to(dtype));
+            x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
         }
         return x.MoveToOuterDisposeScope();
     }

@@ -15,7 +15,7 @@ namespace NfNet.Models.Baselines;
 /// </code>
 /// All convolutions are <see cref="ScaledWSConv2d"/> (bias and gain); <c>skipinit_gain</c> (DeepMind: <c>skip_gain</c>) is a scalar initialised to 0, named as in NFNets so the optimizer recipes treat it alike.
 /// </summary>
-public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>
+public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted
 {
     private Parameter skipinit_gain;
     private ScaledWSConv2d? conv_shortcut;

@@ -7,7 +7,7 @@ namespace NfNet.Models.Baselines;
 
 /// <summary>The pre-activation bottleneck (NFNets repository): BN → ReLU → [projection] → 1×1 → BN → ReLU → 3×3 (strided)
 /// → BN → ReLU → 1×1, + shortcut, no ReLU after the add.</summary>
-public sealed class PreActBottleneck : nn.Module<Tensor, Tensor>
+public sealed class PreActBottleneck : nn.Module<Tensor, Tensor>, IMacCounted
 {
     private readonly nn.Module<Tensor, Tensor> bn0, bn1, bn2;
     private readonly GuardedConv2d conv1, conv2, conv3;

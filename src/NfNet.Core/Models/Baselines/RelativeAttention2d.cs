@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -85,7 +86,7 @@ public sealed class RelativeAttention2d : nn.Module<Tensor, Tensor>
             _indices.Items[key] = index;
         }
         var bias = table.index_select(1, index).reshape(Heads, h * w, h * w);
-        return (bias.dtype == dtype ? bias : bias.to(dtype)).MoveToOuterDisposeScope();
+        return Precision.Match(bias, dtype).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -25,6 +25,7 @@ public class ComparisonStepBenchmark
     [GlobalSetup]
     public void Setup()
     {
+        AllocatorSetting.Apply();
         var res = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_COMPARE_RES", TrainingStepBenchmark.Env("NFNET_BENCH_RES", "128")));
         var batch = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_BATCH", "8"));
         _step = new ComparisonStep(Model, batch, res);

@@ -25,6 +25,7 @@ public class ConvCeilingBenchmark
     [GlobalSetup]
     public void Setup()
     {
+        AllocatorSetting.Apply();
         manual_seed(0);
         _x = randn(8, 256, 64, 64).to(DType);
         _w = (randn(256, 256, 3, 3) / 48).to(DType);

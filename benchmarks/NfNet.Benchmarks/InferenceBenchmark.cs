@@ -30,6 +30,7 @@ public class InferenceBenchmark
     [GlobalSetup]
     public void Setup()
     {
+        AllocatorSetting.Apply();
         manual_seed(0);
         var variant = Variant;
         _model = NFNet.Create(variant);

@@ -37,8 +37,15 @@ public class TrainingStepBenchmark
         _ => 2,
     };
 
+    /// <summary>Precision modes (NFNET_BENCH_PRECISIONS, comma-separated; default all three).</summary>
+    public static IEnumerable<PrecisionMode> Precisions() =>
+        Env("NFNET_BENCH_PRECISIONS", "Float32,MixedBFloat16,BFloat16")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(name => Enum.TryParse<PrecisionMode>(name, ignoreCase: true, out var mode) ? mode
+                : throw new ArgumentException($"NFNET_BENCH_PRECISIONS: unknown precision '{name}' (Float32, MixedBFloat16, BFloat16)"));
+
     /// <summary>Precision mode.</summary>
-    [Params(PrecisionMode.Float32, PrecisionMode.MixedBFloat16, PrecisionMode.BFloat16)]
+    [ParamsSource(nameof(Precisions))]
     public PrecisionMode Precision { get; set; }
 
     internal static string Env(string name, string fallback) => Environment.GetEnvironmentVariable(name) ?? fallback;
@@ -46,6 +53,7 @@ public class TrainingStepBenchmark
     [GlobalSetup]
     public void Setup()
     {
+        AllocatorSetting.Apply();
         manual_seed(0);
         var variant = Variant;
         var res = int.Parse(Env("NFNET_BENCH_RES", "128"));

@@ -39,6 +39,7 @@ public sealed class Trainer : IDisposable
         if (options.Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Epochs must be positive");
         if (options.BatchSize <= 0 || options.AccumulationSteps <= 0 || options.BatchSize % options.AccumulationSteps != 0)
             throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be a positive multiple of AccumulationSteps");
+        if (options.TuneNativeAllocator) NativeAllocator.TuneForTensors();
         _model = model;
         _classes = classes;
         Options = options;

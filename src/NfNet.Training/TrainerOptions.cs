@@ -54,4 +54,8 @@ public sealed record TrainerOptions
     public Func<int, EpochPlan>? Plan { get; init; }
     /// <summary>Stop after this many optimizer steps in total (for tests and quick runs); null for the full run.</summary>
     public long? MaxSteps { get; init; }
+    /// <summary>Tune the C runtime's allocator for tensor workloads when the trainer is created (default true; see
+    /// <see cref="NfNet.Devices.NativeAllocator.TuneForTensors"/>: freed tensor memory is reused instead of being unmapped
+    /// and faulted in again every step). Process-wide; a no-op off glibc. Set false to keep the C runtime's defaults.</summary>
+    public bool TuneNativeAllocator { get; init; } = true;
 }

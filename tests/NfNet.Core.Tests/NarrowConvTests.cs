@@ -12,7 +12,8 @@ namespace NfNet.Tests;
 /// </summary>
 public sealed class NarrowConvTests
 {
-    private static double Relative(Tensor approx, Tensor exact) =>
+    /// <summary>Largest absolute error relative to the largest reference magnitude.</summary>
+    internal static double Relative(Tensor approx, Tensor exact) =>
         (approx.to(ScalarType.Float64) - exact).abs().max().ToDouble() / exact.abs().max().ToDouble();
 
     public static TheoryData<long, long, long, long, long> Shapes()

@@ -57,6 +57,8 @@ internal static class CpuNarrowConvGuard
             using var sub = input[TensorIndex.Ellipsis, TensorIndex.Slice(null, null, stride[0]), TensorIndex.Slice(null, null, stride[1])];
             return Conv2d(sub, weight, bias, UnitStride, padding, dilation, groups);
         }
+        if (PointwiseConvAsMatmul.Applies(input, weight, stride, padding, groups))
+            return PointwiseConvAsMatmul.Conv2d(input, weight, bias);
         var path = PathFor(input, weight, stride, padding, dilation, groups);
         return Run(path, input, weight, bias, stride, padding, dilation, groups);
     }

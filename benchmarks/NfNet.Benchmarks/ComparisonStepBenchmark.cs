@@ -6,7 +6,7 @@ namespace NfNet.Benchmarks;
 /// Study 5's step-time comparison as a benchmark: one mixed-bf16 training step (<see cref="ComparisonStep"/>) of NFNet-F0,
 /// NF-ResNet-50, BN-ResNet-50 (with and without its batch norms), EfficientNetV2-S/-B0 and CoAtNet-0 at the same
 /// resolution and batch (NFNET_BENCH_COMPARE_RES, default 128; NFNET_BENCH_BATCH, default 8; NFNET_BENCH_MODELS picks
-/// models by comma-separated name). BN's share of the ResNet step is 1 − t(BN→identity) / t(BN-ResNet-50).
+/// models by comma-separated name), on the CPU. BN's share of the ResNet step is 1 − t(BN→identity) / t(BN-ResNet-50).
 /// </summary>
 public class ComparisonStepBenchmark
 {

@@ -33,13 +33,13 @@ public class InferenceBenchmark
         AllocatorSetting.Apply();
         manual_seed(0);
         var variant = Variant;
+        var (res, batch) = BenchmarkTarget.InferenceSize(variant);
         _model = NFNet.Create(variant);
-        var res = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_INFER_RES", _model.Config.EvalResolution.ToString()));
-        var batch = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_INFER_BATCH", "1"));
+        _model.to(BenchmarkTarget.Device);
         _model.OptimizeForInference();
         foreach (var conv in _model.modules().OfType<ScaledWSConv2d>()) conv.WeightCacheEnabled = Cached;
-        _images = randn(batch, 3, res, res);
-        Console.WriteLine($"// {variant} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image");
+        _images = randn(batch, 3, res, res).to(BenchmarkTarget.Device);
+        Console.WriteLine($"// {variant} on {BenchmarkTarget.Device.type} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image");
     }
 
     [Benchmark]
@@ -47,6 +47,7 @@ public class InferenceBenchmark
     {
         using var scope = NewDisposeScope();
         _model.forward(_images);
+        BenchmarkTarget.Synchronize();
     }
 
     [GlobalCleanup]

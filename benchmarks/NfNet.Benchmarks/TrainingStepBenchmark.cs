@@ -11,7 +11,8 @@ namespace NfNet.Benchmarks;
 /// <summary>
 /// One training step of an NFNet on CPU: forward, fp32 cross-entropy, backward and the paper's AGC-SGD step (Nesterov,
 /// clipping, weight decay after clipping), in float32, mixed bf16 (float32 weights, bf16 activations) and pure bf16.
-/// Defaults fit 2 cores: F0 at 128 px, batch 8. NFNET_BENCH_VARIANT / _RES / _BATCH change them. The MACs of the
+/// Defaults (see <see cref="BenchmarkTarget"/>): on CPU, F0 at 128 px, batch 8; on CUDA, the paper's batch 32 at the train
+/// resolution. NFNET_BENCH_VARIANT / _RES / _BATCH change them. The MACs of the
 /// configuration are printed, so the achieved FLOP rate is 3 × 2 × MACs × batch / time (forward + backward ≈ 3 passes).
 /// </summary>
 public class TrainingStepBenchmark
@@ -29,14 +30,6 @@ public class TrainingStepBenchmark
     [ParamsSource(nameof(Variants))]
     public string Variant { get; set; } = "F0";
 
-    /// <summary>CPU default batch: 8 for F0–F2, 4 for F3–F4, 2 for F5–F7 (NFNET_BENCH_BATCH overrides).</summary>
-    internal static int DefaultBatch(string variant) => NfNet.Models.NFNetVariants.Get(variant).Depths[2] switch
-    {
-        <= 18 => 8,
-        <= 30 => 4,
-        _ => 2,
-    };
-
     /// <summary>Precision modes (NFNET_BENCH_PRECISIONS, comma-separated; default all three).</summary>
     public static IEnumerable<PrecisionMode> Precisions() =>
         Env("NFNET_BENCH_PRECISIONS", "Float32,MixedBFloat16,BFloat16")
@@ -48,7 +41,7 @@ public class TrainingStepBenchmark
     [ParamsSource(nameof(Precisions))]
     public PrecisionMode Precision { get; set; }
 
-    internal static string Env(string name, string fallback) => Environment.GetEnvironmentVariable(name) ?? fallback;
+    internal static string Env(string name, string fallback) => BenchmarkTarget.Env(name, fallback);
 
     [GlobalSetup]
     public void Setup()
@@ -56,15 +49,16 @@ public class TrainingStepBenchmark
         AllocatorSetting.Apply();
         manual_seed(0);
         var variant = Variant;
-        var res = int.Parse(Env("NFNET_BENCH_RES", "128"));
-        var batch = int.Parse(Env("NFNET_BENCH_BATCH", DefaultBatch(variant).ToString()));
+        var device = BenchmarkTarget.Device;
+        var (res, batch) = BenchmarkTarget.TrainingSize(variant, device.type);
         _model = NFNet.Create(variant);
         _model.to(NfNet.Devices.Precision.ParameterType(Precision));
+        _model.to(device);
         _model.train();
-        _images = randn(batch, 3, res, res).to(NfNet.Devices.Precision.ComputeType(Precision));
-        _labels = randint(0, 1000, new long[] { batch });
+        _images = randn(batch, 3, res, res).to(NfNet.Devices.Precision.ComputeType(Precision)).to(device);
+        _labels = randint(0, 1000, new long[] { batch }).to(device);
         _optimizer = NFNetRecipe.CreateSgdAgc(_model, NFNetRecipe.LearningRateForBatch(batch));
-        Console.WriteLine($"// {variant} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image forward");
+        Console.WriteLine($"// {variant} on {device.type} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image forward");
     }
 
     [Benchmark]
@@ -75,6 +69,7 @@ public class TrainingStepBenchmark
         var logits = _model.forward(_images).to(ScalarType.Float32);
         nn.functional.cross_entropy(logits, _labels).backward();
         _optimizer.step();
+        BenchmarkTarget.Synchronize();
     }
 
     [GlobalCleanup]

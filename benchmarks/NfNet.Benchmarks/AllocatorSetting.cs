@@ -10,7 +10,7 @@ internal static class AllocatorSetting
 {
     public static void Apply()
     {
-        var setting = TrainingStepBenchmark.Env("NFNET_BENCH_ALLOCATOR", "tuned").Trim().ToLowerInvariant();
+        var setting = BenchmarkTarget.Env("NFNET_BENCH_ALLOCATOR", "tuned").Trim().ToLowerInvariant();
         var tuned = setting switch
         {
             "tuned" => NativeAllocator.TuneForTensors(),

@@ -64,7 +64,9 @@ public static class BenchmarkTarget
 
     internal static string Env(string name, string fallback) => Environment.GetEnvironmentVariable(name) ?? fallback;
 
-    private static int PositiveInt(string name, int fallback)
+    /// <summary>The positive integer in environment variable <paramref name="name"/>, or <paramref name="fallback"/> when unset.</summary>
+    /// <exception cref="ArgumentException">A value that is not a positive integer.</exception>
+    internal static int PositiveInt(string name, int fallback)
     {
         var text = Environment.GetEnvironmentVariable(name);
         if (string.IsNullOrWhiteSpace(text)) return fallback;

@@ -26,8 +26,8 @@ public class ComparisonStepBenchmark
     public void Setup()
     {
         AllocatorSetting.Apply();
-        var res = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_COMPARE_RES", TrainingStepBenchmark.Env("NFNET_BENCH_RES", "128")));
-        var batch = int.Parse(TrainingStepBenchmark.Env("NFNET_BENCH_BATCH", "8"));
+        var res = BenchmarkTarget.PositiveInt("NFNET_BENCH_COMPARE_RES", BenchmarkTarget.PositiveInt("NFNET_BENCH_RES", 128));
+        var batch = BenchmarkTarget.PositiveInt("NFNET_BENCH_BATCH", 8);
         _step = new ComparisonStep(Model, batch, res);
         Console.WriteLine($"// {Model} {res}px batch {batch}: {_step.MacsPerImage / 1e9:F3} GMACs per image forward");
     }

@@ -24,7 +24,7 @@ public class TrainingStepBenchmark
 
     /// <summary>NFNet variants (NFNET_BENCH_VARIANTS, comma-separated; default F0).</summary>
     public static IEnumerable<string> Variants() =>
-        Env("NFNET_BENCH_VARIANTS", Env("NFNET_BENCH_VARIANT", "F0")).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        BenchmarkTarget.Env("NFNET_BENCH_VARIANTS", BenchmarkTarget.Env("NFNET_BENCH_VARIANT", "F0")).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>The variant.</summary>
     [ParamsSource(nameof(Variants))]
@@ -32,7 +32,7 @@ public class TrainingStepBenchmark
 
     /// <summary>Precision modes (NFNET_BENCH_PRECISIONS, comma-separated; default all three).</summary>
     public static IEnumerable<PrecisionMode> Precisions() =>
-        Env("NFNET_BENCH_PRECISIONS", "Float32,MixedBFloat16,BFloat16")
+        BenchmarkTarget.Env("NFNET_BENCH_PRECISIONS", "Float32,MixedBFloat16,BFloat16")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(name => Enum.TryParse<PrecisionMode>(name, ignoreCase: true, out var mode) ? mode
                 : throw new ArgumentException($"NFNET_BENCH_PRECISIONS: unknown precision '{name}' (Float32, MixedBFloat16, BFloat16)"));
@@ -40,8 +40,6 @@ public class TrainingStepBenchmark
     /// <summary>Precision mode.</summary>
     [ParamsSource(nameof(Precisions))]
     public PrecisionMode Precision { get; set; }
-
-    internal static string Env(string name, string fallback) => BenchmarkTarget.Env(name, fallback);
 
     [GlobalSetup]
     public void Setup()

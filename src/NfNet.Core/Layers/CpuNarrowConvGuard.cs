@@ -45,7 +45,13 @@ internal static class CpuNarrowConvGuard
     internal static IReadOnlyDictionary<string, ConvPath> Chosen =>
         Verdicts.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value);
 
-    /// <summary><c>conv2d</c> through the path verified for this shape on this machine.</summary>
+    /// <summary>Whether a per-group channel count is wide enough to run natively without a probe (≥ 64, a multiple of 16).</summary>
+    internal static bool IsTrustedWidth(long channels) => channels >= TrustedWidth && channels % Multiple == 0;
+
+    /// <summary>
+    /// <c>conv2d</c> through the path verified for this shape on this machine (bf16 pointwise convolutions on small maps
+    /// take <see cref="PointwiseConvAsMatmul"/>).
+    /// </summary>
     public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
         // A strided 1×1 convolution without padding reads only every s-th pixel: subsample first, then convolve at stride 1.
@@ -69,7 +75,7 @@ internal static class CpuNarrowConvGuard
         if (input.device_type != DeviceType.CPU || input.dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             return ConvPath.Native;
         long outPerGroup = weight.shape[0] / groups, inPerGroup = weight.shape[1];
-        if (inPerGroup >= TrustedWidth && outPerGroup >= TrustedWidth && inPerGroup % Multiple == 0 && outPerGroup % Multiple == 0)
+        if (IsTrustedWidth(inPerGroup) && IsTrustedWidth(outPerGroup))
             return ConvPath.Native;
         var key = new ProbeKey(inPerGroup, outPerGroup, groups, weight.shape[2], weight.shape[3], stride[0], stride[1],
             padding[0], padding[1], dilation[0], dilation[1], input.shape[2], input.shape[3], input.dtype);

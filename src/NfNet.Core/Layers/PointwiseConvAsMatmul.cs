@@ -22,17 +22,13 @@ internal static class PointwiseConvAsMatmul
     /// <summary>Largest H·W the product is used for (12×12, the largest size measured faster).</summary>
     internal const long MaxPixels = 144;
 
-    private const long MinChannels = 64;
-
     /// <summary>Whether this convolution takes the matrix-product path.</summary>
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long groups) =>
         input.device_type == DeviceType.CPU && input.dtype == ScalarType.BFloat16 && weight.dtype == ScalarType.BFloat16 &&
         groups == 1 && weight.shape[2] == 1 && weight.shape[3] == 1 &&
         stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 &&
         input.shape[2] * input.shape[3] <= MaxPixels &&
-        IsWide(weight.shape[0]) && IsWide(weight.shape[1]);
-
-    private static bool IsWide(long channels) => channels >= MinChannels && channels % 16 == 0;
+        CpuNarrowConvGuard.IsTrustedWidth(weight.shape[0]) && CpuNarrowConvGuard.IsTrustedWidth(weight.shape[1]);
 
     /// <summary>The convolution as <c>w[O, C] · x[N, C, H·W]</c> (plus the bias), shaped [N, O, H, W].</summary>
     internal static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias)

@@ -116,10 +116,24 @@ ensure_datasets() {
   fi
 }
 
+report_disk() {
+  # A first restore unpacks about 2.5 GB of TorchSharp/libtorch packages (every platform's natives) into the NuGet
+  # cache; the build itself hard-links libtorch into each output folder (Directory.Build.props), so it adds little.
+  local cache="${NUGET_PACKAGES:-$HOME/.nuget/packages}" free_kb
+  mkdir -p "$cache" 2>/dev/null || true
+  free_kb="$(df -Pk "$cache" 2>/dev/null | awk 'NR==2 {print $4}')"
+  [ -n "$free_kb" ] || return 0
+  say "disk: $((free_kb / 1024)) MiB free for the NuGet cache ($cache)"
+  if [ ! -d "$cache/libtorch-cpu-linux-x64" ] && [ "$free_kb" -lt $((3 * 1024 * 1024)) ]; then
+    say "disk: warning: a first restore needs about 2.5 GB there; the build may fail with 'No space left on device'"
+  fi
+}
+
 build_solution() {
   if [ "${NFNET_SETUP_NO_BUILD:-0}" = "1" ]; then say "build: skipped (NFNET_SETUP_NO_BUILD=1)"; return; fi
   command -v dotnet >/dev/null 2>&1 || die "the .NET 10 SDK (dotnet) is not on PATH"
   export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+  report_disk
   say "build: dotnet build NfNet.sln -c Release"
   (cd "$repo_root" && dotnet build NfNet.sln -c Release -nologo -v quiet -clp:ErrorsOnly) \
     || die "dotnet build failed"

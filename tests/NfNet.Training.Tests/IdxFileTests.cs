@@ -5,8 +5,12 @@ using Xunit;
 
 namespace NfNet.Training.Tests;
 
-public sealed class IdxFileTests
+public sealed class IdxFileTests : IDisposable
 {
+    private readonly string _dir = Directory.CreateTempSubdirectory("nfnet-idx-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
     [Fact]
     public void RealHeadersParse()
     {
@@ -33,9 +37,9 @@ public sealed class IdxFileTests
         Assert.InRange(mean, -0.2, 0.2); // normalized with the full training set's statistics
     }
 
-    private static string Write(byte[] bytes, bool gzip)
+    private string Write(byte[] bytes, bool gzip)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"idx-{Guid.NewGuid():N}");
+        var path = Path.Combine(_dir, $"{Guid.NewGuid():N}.idx");
         if (!gzip) { File.WriteAllBytes(path, bytes); return path; }
         using var file = File.Create(path);
         using var gz = new GZipStream(file, CompressionLevel.Fastest);

@@ -10,8 +10,12 @@ namespace NfNet.Training.Tests;
 /// Fashion-MNIST slice, so the notebooks cannot rot. <c>#r "nuget: …"</c> lines are replaced by references to the
 /// assemblies this test project builds.
 /// </summary>
-public sealed class NotebookTests
+public sealed class NotebookTests : IDisposable
 {
+    private readonly string _dir = Directory.CreateTempSubdirectory("nfnet-notebook-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
     public static TheoryData<string> Notebooks()
     {
         var data = new TheoryData<string>();
@@ -32,7 +36,7 @@ public sealed class NotebookTests
             .ToArray();
         Assert.True(cells.Length >= 3);
 
-        var outDir = Path.Combine(Path.GetTempPath(), $"nfnet-notebook-{Guid.NewGuid():N}");
+        var outDir = Path.Combine(_dir, name);
         Environment.SetEnvironmentVariable("NFNET_DATA", Slice.Directory);
         Environment.SetEnvironmentVariable("NFNET_EPOCHS", "1");
         Environment.SetEnvironmentVariable("NFNET_LIMIT", "512");

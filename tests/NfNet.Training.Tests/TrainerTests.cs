@@ -9,15 +9,20 @@ using static TorchSharp.torch;
 
 namespace NfNet.Training.Tests;
 
-public sealed class TrainerTests(ITestOutputHelper output)
+public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
 {
+    private readonly string _dir = Directory.CreateTempSubdirectory("nfnet-trainer-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
     private static NFNet NewModel(int seed = 0)
     {
         manual_seed(seed);
         return new NFNet(FashionMnistRecipe.Model(32));
     }
 
-    private static string TempFile() => Path.Combine(Path.GetTempPath(), $"nfnet-{Guid.NewGuid():N}", "run.nfckpt");
+    // A fresh sub-folder per call: one test checks that its folder holds nothing but the checkpoint.
+    private string TempFile() => Path.Combine(Directory.CreateDirectory(Path.Combine(_dir, Guid.NewGuid().ToString("N"))).FullName, "run.nfckpt");
 
     [Fact]
     public void TinyNFNetLearnsTheFashionSliceWithAgc()
@@ -181,7 +186,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
                 Assert.Equal(signals[i - 1].AverageChannelVariance, signals[i].AverageChannelVariance, 6);
         }
         Assert.All(signals, s => Assert.True(double.IsFinite(s.AverageChannelSquaredMean)));
-        var png = Path.Combine(Path.GetTempPath(), $"spp-{Guid.NewGuid():N}.png");
+        var png = Path.Combine(_dir, "spp.png");
         Reporting.TrainingPlots.SaveSignalPropagation(signals, png);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
     }

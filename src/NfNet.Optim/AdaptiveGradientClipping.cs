@@ -11,11 +11,13 @@ namespace NfNet.Optim;
 /// unchanged elsewhere. Learning rates and schedulers reach the inner optimizer through <see cref="OptimizerDecorator.ParamGroups"/>.
 /// </summary>
 /// <remarks>
-/// <para>Order of a step (DeepMind's SGD_AGC): clip the raw gradients, then add the <see cref="CoupledWeightDecay"/>
-/// given here (<c>g ← g + wd·W</c>), then the inner optimizer's update (e.g. Nesterov momentum). Weight decay that the
-/// inner optimizer adds itself would land <em>before</em> clipping and be clipped with the gradient, so the constructor
-/// refuses an inner optimizer with coupled weight decay (AdamW's decoupled decay is allowed) unless
-/// <c>allowInnerWeightDecay</c> says that order is meant.</para>
+/// <para>Order of a step (DeepMind's SGD_AGC): clip the raw gradients, then add weight decay (<c>g ← g + wd·W</c>),
+/// then the inner optimizer's update (e.g. Nesterov momentum). The decay can come from either place and lands after
+/// clipping both ways, because the inner optimizer only sees the gradient once it is clipped: a
+/// <see cref="CoupledWeightDecay"/> given here decays only the parameters it names (the paper decays conv and linear
+/// weights, not gains and biases; see <see cref="NFNetRecipe.SplitForWeightDecay"/>), while the inner optimizer's own
+/// <c>weight_decay</c> decays every parameter of its group. Giving both would decay twice, so the constructor
+/// refuses that.</para>
 /// <para>Parameters not named in <c>clipped</c> are stepped but not clipped. With zero-initialised scalars such as
 /// <c>skipinit_gain</c>, clipping caps their gradient at λ·eps, which freezes the residual branches in short runs
 /// (thousands of steps): leave them out of the clipped set there (see <see cref="AgcParameters.ForNFNet"/>).</para>
@@ -45,26 +47,26 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     /// <param name="skipNonFiniteSteps">False (default): a NaN/∞ gradient raises <see cref="NonFiniteGradientException"/>.
     /// True: the step is skipped (gradients are zeroed) and <see cref="OptimizerDecorator.SkippedSteps"/> counts it.</param>
     /// <param name="weightDecay">Weight decay added after clipping; null for none.</param>
-    /// <param name="allowInnerWeightDecay">Accept an inner optimizer that adds weight decay to the gradient before
-    /// clipping (not DeepMind's order).</param>
     /// <exception cref="ArgumentException">The inner optimizer has no parameters, is a
-    /// <see cref="SharpnessAwareMinimization"/> (wrap the other way round), or adds coupled weight decay itself.</exception>
+    /// <see cref="SharpnessAwareMinimization"/> (wrap the other way round), or adds coupled weight decay itself while
+    /// <paramref name="weightDecay"/> adds it too.</exception>
     public AdaptiveGradientClipping(optim.Optimizer inner, IEnumerable<(string Name, Parameter Parameter)> clipped,
         double clipFactor = DefaultClipFactor, double eps = DefaultEps, GainClipping gains = GainClipping.Elementwise,
-        bool skipNonFiniteSteps = false, CoupledWeightDecay? weightDecay = null, bool allowInnerWeightDecay = false)
+        bool skipNonFiniteSteps = false, CoupledWeightDecay? weightDecay = null)
         : base(inner)
     {
-                ArgumentNullException.ThrowIfNull(clipped);
+        ArgumentNullException.ThrowIfNull(clipped);
         if (!(clipFactor > 0)) throw new ArgumentOutOfRangeException(nameof(clipFactor), clipFactor, "AGC clip factor λ must be positive");
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "AGC eps must be positive");
         if (inner is SharpnessAwareMinimization)
             throw new ArgumentException("AGC cannot wrap SAM (SAM's step needs the closure): wrap AGC inside SAM instead, " +
                 "new SharpnessAwareMinimization(new AdaptiveGradientClipping(sgd, ...))", nameof(inner));
         var innerDecay = InnerWeightDecay.Coupled(inner);
-        if (innerDecay > 0 && !allowInnerWeightDecay)
-            throw new ArgumentException($"the inner optimizer adds weight decay {innerDecay} to the gradient before AGC " +
-                "clips it; create it with weight_decay: 0 and pass a CoupledWeightDecay to AGC (DeepMind's order: clip, " +
-                "then decay), or set allowInnerWeightDecay", nameof(inner));
+        if (innerDecay > 0 && weightDecay is { Rate: > 0 })
+            throw new ArgumentException($"weight decay is given twice: the inner optimizer adds {innerDecay} itself and " +
+                $"the CoupledWeightDecay adds {weightDecay.Rate}; create the inner optimizer with weight_decay: 0 (the " +
+                "paper's choice: decay only conv and linear weights, through CoupledWeightDecay) or pass no CoupledWeightDecay",
+                nameof(weightDecay));
         _weightDecay = weightDecay;
         _clipped = clipped.ToArray();
         ClipFactor = clipFactor;

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace NfNet.Optim;
 
-/// <summary>Finds weight decay that an optimizer would add to the gradient itself (before a decorator could clip).</summary>
+/// <summary>Finds weight decay that an optimizer adds to the gradient itself (coupled decay, as SGD and Adam do).</summary>
 internal static class InnerWeightDecay
 {
     /// <summary>

@@ -60,15 +60,33 @@ public sealed class NFNetRecipeTests
     }
 
     [Fact]
-    public void InnerOptimizerWeightDecayIsRefusedUnlessAllowed()
+    public void TheInnerOptimizersOwnWeightDecayAlsoLandsAfterClipping()
+    {
+        // Same numbers as above with the decay in SGD itself: AGC clips before SGD sees the gradient, so SGD adds
+        // wd·w to the clipped gradient: [0, 0.05] + 0.5·[3, 4] = [1.5, 2.05], not clip([1.5, 12]) (which would give
+        // [0.0062, 0.0496] and w ≈ [2.994, 3.950]).
+        var w = new TorchSharp.Modules.Parameter(tensor(new double[] { 3, 4 }));
+        var agc = new AdaptiveGradientClipping(optim.SGD(new[] { w }, 1.0, weight_decay: 0.5), new[] { ("w", w) }, 0.01);
+        w.grad = tensor(new double[] { 0, 10 });
+        agc.step();
+        Assert.Equal(1.5, w[0].ToDouble(), 12);
+        Assert.Equal(1.95, w[1].ToDouble(), 12);
+    }
+
+    [Fact]
+    public void WeightDecayGivenTwiceIsRefused()
     {
         var p = new LinearProblem(seed: 1);
+        var decay = new CoupledWeightDecay(5e-5, p.Parameters);
         var e = Assert.Throws<ArgumentException>(() =>
-            new AdaptiveGradientClipping(optim.SGD(p.Parameters, 0.1, weight_decay: 1e-4), p.Named));
-        Assert.Contains("CoupledWeightDecay", e.Message);
-        Assert.Throws<ArgumentException>(() => new AdaptiveGradientClipping(optim.Adam(p.Parameters, weight_decay: 1e-4), p.Named));
-        _ = new AdaptiveGradientClipping(optim.SGD(p.Parameters, 0.1, weight_decay: 1e-4), p.Named, allowInnerWeightDecay: true);
-        _ = new AdaptiveGradientClipping(optim.AdamW(p.Parameters), p.Named); // decoupled decay: the order does not matter
+            new AdaptiveGradientClipping(optim.SGD(p.Parameters, 0.1, weight_decay: 1e-4), p.Named, weightDecay: decay));
+        Assert.Contains("given twice", e.Message);
+        Assert.Throws<ArgumentException>(() =>
+            new AdaptiveGradientClipping(optim.Adam(p.Parameters, weight_decay: 1e-4), p.Named, weightDecay: decay));
+        // One source of decay is fine either way; AdamW's decoupled decay shrinks the weights, not the gradient.
+        _ = new AdaptiveGradientClipping(optim.SGD(p.Parameters, 0.1, weight_decay: 1e-4), p.Named);
+        _ = new AdaptiveGradientClipping(optim.SGD(p.Parameters, 0.1), p.Named, weightDecay: decay);
+        _ = new AdaptiveGradientClipping(optim.AdamW(p.Parameters), p.Named, weightDecay: decay);
     }
 
     [Fact]

@@ -103,10 +103,13 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     // The clipping itself, given the gradient's unit-wise norm (computed once per step by ClipGradients).
     private static void ClipWithNorm(Tensor weight, Tensor gradient, Tensor gradNorm, double clipFactor, double eps, GainClipping gains)
     {
-        var maxNorm = UnitwiseNorm.Of(weight.detach(), gains).clamp_min(eps).mul_(clipFactor);
-        var scale = maxNorm / gradNorm.clamp_min(GradientNormFloor);
-        // Where ‖G‖ ≤ max the gradient is kept exactly; elsewhere it is scaled onto the sphere of radius max.
-        var factor = where(gradNorm.gt(maxNorm), scale, ones_like(scale));
+        var maxNorm = UnitwiseNorm.Of(weight.detach(), gains).clamp_min_(eps).mul_(clipFactor);
+        // min(max / ‖G‖, 1): where ‖G‖ ≤ max the factor is exactly 1 and the gradient is kept; elsewhere it is scaled
+        // onto the sphere of radius max. (With ‖G‖ below the 1e-6 floor, max / 1e-6 ≥ 10, so the factor is 1 too.)
+        var factor = maxNorm.div_(gradNorm.clamp_min(GradientNormFloor)).clamp_max_(1.0);
+        // On the CPU, reading one value back costs nothing (no device to synchronise with), and most steps clip few
+        // units: a gradient with nothing to clip is left untouched instead of multiplied by ones (a pass over it).
+        if (gradient.device_type == DeviceType.CPU && factor.min().ToDouble() >= 1.0) return;
         gradient.mul_(factor.to(gradient.dtype));
     }
 

@@ -7,6 +7,12 @@ namespace NfNet.Optim;
 /// Base of the optimizer decorators: parameters, gradients and learning rates are the wrapped optimizer's, so
 /// TorchSharp's schedulers and <c>zero_grad</c> act on it through any stack of decorators.
 /// </summary>
+/// <remarks>
+/// <c>zero_grad</c> clears the gradients to <c>null</c> by default (<see cref="SetGradientsToNone"/>), as PyTorch 2's
+/// <c>zero_grad(set_to_none=True)</c> does: the next backward pass then hands each parameter its fresh gradient instead
+/// of adding it to a tensor of zeros, which saves one fill and one add over every weight per step (2 × 143 MB for
+/// F0 in bf16). A parameter that gets no gradient keeps <c>grad == null</c>, and the optimizers skip it.
+/// </remarks>
 public abstract class OptimizerDecorator : optim.Optimizer, IOptimizerDecorator
 {
     /// <summary>Wraps <paramref name="inner"/>, which must have parameters.</summary>
@@ -32,8 +38,22 @@ public abstract class OptimizerDecorator : optim.Optimizer, IOptimizerDecorator
     /// <summary>Steps skipped for non-finite gradients.</summary>
     public int SkippedSteps { get; protected set; }
 
-    /// <inheritdoc />
-    public override void zero_grad() => Inner.zero_grad();
+    /// <summary>
+    /// Whether <see cref="zero_grad"/> sets gradients to <c>null</c> (true, default) or fills them with zeros through the
+    /// inner optimizer (false, TorchSharp's behaviour; use it when code reads <c>grad</c> between steps and expects a tensor).
+    /// </summary>
+    public bool SetGradientsToNone { get; set; } = true;
+
+    /// <summary>Clears the gradients of every parameter (see <see cref="SetGradientsToNone"/>).</summary>
+    public override void zero_grad()
+    {
+        if (!SetGradientsToNone)
+        {
+            Inner.zero_grad();
+            return;
+        }
+        foreach (var p in parameters()) p.grad = null;
+    }
 
     /// <inheritdoc />
     public override IEnumerable<Parameter> parameters() => Inner.parameters();

@@ -45,6 +45,7 @@ public sealed class AdaptiveGradientClippingTests
         { new long[] { 5, 6 }, 0.02 },         // linear weight
         { new long[] { 4, 3, 3, 3 }, 0.01 },   // conv kernel
         { new long[] { 6, 2, 3, 3 }, 0.01 },   // grouped conv kernel [O, I/g, k, k]
+        { new long[] { 4, 3, 3, 3 }, 1e-5 },   // every unit far below the threshold: nothing is clipped
     };
 
     [Theory]
@@ -117,6 +118,28 @@ public sealed class AdaptiveGradientClippingTests
         Assert.Equal(1 - 0.01, w[0, 0].ToDouble(), 6);
         // b is not in the clipped set: a full unclipped step.
         Assert.Equal(-100, b[0].ToDouble(), 6);
+    }
+
+    [Fact]
+    public void ZeroGradClearsGradientsToNullOrFillsZerosByOption()
+    {
+        var (w, b) = Linear();
+        var agc = new AdaptiveGradientClipping(optim.SGD(new[] { w, b }, 1.0), new[] { ("w", w) }, Lambda, Eps);
+        (w.sum() * 3).backward();
+        agc.zero_grad();
+        Assert.Null(w.grad);
+        Assert.Null(b.grad);
+        // The next backward hands over the fresh gradient (not added to a stale one); b got none and is skipped.
+        (w.sum() * 2).backward();
+        Assert.Equal(2.0, w.grad!.max().ToDouble());
+        Assert.Null(b.grad);
+        agc.step();
+        Assert.Equal(0.0, b.abs().max().ToDouble());
+
+        agc.SetGradientsToNone = false;
+        agc.zero_grad();
+        Assert.NotNull(w.grad);
+        Assert.Equal(0.0, w.grad!.abs().max().ToDouble());
     }
 
     [Fact]

@@ -7,9 +7,11 @@ using BenchmarkDotNet.Running;
 // NFNET_BENCH_VARIANTS=F0,F1,F2 picks the variants of the training and inference benchmarks.
 var quick = args.Contains("--quick");
 var rest = args.Where(a => a != "--quick").ToArray();
-// Millisecond-to-second steps: the Monitoring strategy (no pilot stage) with 1 warm-up and 8 measured iterations.
+// Millisecond-to-second steps: the Monitoring strategy (no pilot stage) with 4 warm-up and 8 measured iterations. The
+// native heap grows over the first 3–4 training steps (fresh pages fault in: 750 → 520 ms for F0 in bf16), so fewer
+// warm-ups would time that growth instead of the steady state.
 IConfig config = DefaultConfig.Instance.AddJob(Job.Default.WithStrategy(BenchmarkDotNet.Engines.RunStrategy.Monitoring)
-    .WithWarmupCount(1).WithIterationCount(8).WithId("monitoring"));
+    .WithWarmupCount(4).WithIterationCount(8).WithId("monitoring"));
 if (quick)
 {
     // One short iteration of every case at a tiny size: proves the benchmarks run, measures nothing.

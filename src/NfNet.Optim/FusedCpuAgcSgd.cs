@@ -1,0 +1,264 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Optim;
+
+/// <summary>
+/// AGC + weight decay + TorchSharp's SGD (momentum, optionally Nesterov) in two passes over each CPU parameter, instead
+/// of the ~8 separate libtorch passes of the plain sequence: one reads the weight and the gradient for their unit-wise
+/// norms, one writes the clipped and decayed gradient, the momentum buffer and the weight. Values are computed in
+/// float32 and rounded once (bf16 round-to-nearest-even), so bf16 results are at least as close to exact as the plain
+/// sequence's, not bit-identical to it. The momentum buffers are SGD's own (checkpoints, device moves and schedulers
+/// see no difference).
+/// </summary>
+internal static unsafe class FusedCpuAgcSgd
+{
+    // Below this many values a parameter is handled on the calling thread.
+    private const long ParallelThreshold = 1 << 16;
+
+    [DllImport("LibTorchSharp")]
+    private static extern IntPtr THSTensor_data(IntPtr handle);
+
+    private sealed record Work(Parameter Parameter, Tensor Gradient, SGD.State State, long Units, long Fan, bool Clipped,
+        double Decay, double LearningRate, double Momentum, bool Nesterov)
+    {
+        public float[] Factors { get; } = new float[Units];
+    }
+
+    /// <summary>
+    /// Runs the step if everything qualifies: the inner optimizer is TorchSharp's SGD without its own decay, dampening
+    /// or maximize; every parameter with a gradient is a contiguous float32 or bf16 CPU tensor; no clipped gradient has
+    /// a non-finite norm. Returns false, having changed nothing, otherwise.
+    /// </summary>
+    public static bool TryStep(optim.Optimizer inner, IEnumerable<Parameter> clipped, IEnumerable<Parameter> decayed,
+        double decayRate, double clipFactor, double eps, GainClipping gains)
+    {
+        if (inner.GetType() != typeof(SGD)) return false;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        // Parameters are matched by their memory: TorchSharp may hand out different wrapper objects for one tensor.
+        var work = Plan((SGD)inner, clipped.Select(DataOf).ToHashSet(), decayed.Select(DataOf).ToHashSet(), decayRate, gains);
+        if (work is null) return false;
+        foreach (var w in work)
+            if (w.Clipped && !Norms(w, clipFactor, eps)) return false; // NaN/∞ somewhere: the plain path reports it
+        foreach (var w in work)
+        {
+            // SGD's first step starts the buffer at the gradient: b = 0·b + g, from a zeroed buffer.
+            var first = w.Momentum > 0 && w.State.momentum_buffer is null;
+            if (first) w.State.momentum_buffer = zeros_like(w.Parameter).DetachFromDisposeScope();
+            Update(w, first);
+        }
+        return true;
+    }
+
+    private static IntPtr DataOf(Tensor t) => THSTensor_data(t.Handle);
+
+    private static List<Work>? Plan(SGD sgd, HashSet<IntPtr> clipped, HashSet<IntPtr> decayed, double decayRate,
+        GainClipping gains)
+    {
+        var states = sgd.state_dict().State;
+        var work = new List<Work>();
+        var index = 0;
+        foreach (var group in sgd.ParamGroups.OfType<ParamGroup>())
+        {
+            if (group.Options is not SGD.Options o) return null;
+            if (o.dampening is not (null or 0) || o.weight_decay is not (null or 0) || o.maximize is true) return null;
+            var momentum = o.momentum ?? 0;
+            foreach (var p in group.Parameters)
+            {
+                var state = states[index++] as SGD.State;
+                var g = p.grad;
+                if (g is null) continue;
+                if (state is null || !Qualifies(p, g) || state.momentum_buffer is { } b && !SameLayout(p, b)) return null;
+                var whole = p.dim() <= 1 || (gains == GainClipping.WholeVector && UnitwiseNorm.IsChannelVector(p));
+                var units = whole ? 1 : p.shape[0];
+                var data = DataOf(p);
+                work.Add(new Work(p, g, state, units, p.numel() / Math.Max(units, 1), clipped.Contains(data),
+                    decayed.Contains(data) ? decayRate : 0, group.LearningRate, momentum, o.nesterov ?? false));
+            }
+        }
+        return work;
+    }
+
+    private static bool Qualifies(Tensor p, Tensor g) =>
+        p.device_type == DeviceType.CPU && p.dtype is ScalarType.Float32 or ScalarType.BFloat16 && p.numel() > 0 && SameLayout(p, g);
+
+    private static bool SameLayout(Tensor p, Tensor t) =>
+        t.device_type == DeviceType.CPU && t.dtype == p.dtype && t.is_contiguous() && p.is_contiguous() && t.shape.SequenceEqual(p.shape);
+
+    // Units [u0, u1) of w, on as many threads as libtorch uses when the tensor is large.
+    private static void ForUnits(Work w, Action<long, long> body)
+    {
+        var threads = (int)Math.Min(Math.Max(1, get_num_threads()), w.Units);
+        if (threads == 1 || w.Parameter.numel() < ParallelThreshold) { body(0, w.Units); return; }
+        Parallel.For(0, threads, t => body(w.Units * t / threads, w.Units * (t + 1) / threads));
+    }
+
+    private static bool Norms(Work w, double clipFactor, double eps)
+    {
+        var bf16 = w.Parameter.dtype == ScalarType.BFloat16;
+        var pw = THSTensor_data(w.Parameter.Handle);
+        var pg = THSTensor_data(w.Gradient.Handle);
+        var finite = true;
+        ForUnits(w, (u0, u1) =>
+        {
+            for (var u = u0; u < u1; u++)
+            {
+                var (ww, gg) = bf16
+                    ? SquaredNorms((ushort*)pw + u * w.Fan, (ushort*)pg + u * w.Fan, w.Fan)
+                    : SquaredNorms((float*)pw + u * w.Fan, (float*)pg + u * w.Fan, w.Fan);
+                var gn = Math.Sqrt(gg);
+                if (!double.IsFinite(gn)) { finite = false; return; }
+                var max = clipFactor * Math.Max(Math.Sqrt(ww), eps);
+                w.Factors[u] = (float)Math.Min(max / Math.Max(gn, AdaptiveGradientClipping.GradientNormFloor), 1.0);
+            }
+        });
+        return finite;
+    }
+
+    private static void Update(Work w, bool first)
+    {
+        var bf16 = w.Parameter.dtype == ScalarType.BFloat16;
+        var pw = THSTensor_data(w.Parameter.Handle);
+        var pg = THSTensor_data(w.Gradient.Handle);
+        var buffer = w.State.momentum_buffer;
+        var pb = buffer is null ? IntPtr.Zero : THSTensor_data(buffer.Handle);
+        var k = new Coefficients((float)w.Decay, (float)w.Momentum, first ? 0f : (float)w.Momentum, (float)w.LearningRate, w.Nesterov);
+        ForUnits(w, (u0, u1) =>
+        {
+            for (var u = u0; u < u1; u++)
+            {
+                var f = w.Clipped ? w.Factors[u] : 1f;
+                var o = u * w.Fan;
+                if (bf16) Update((ushort*)pw + o, (ushort*)pg + o, pb == IntPtr.Zero ? null : (ushort*)pb + o, w.Fan, f, k);
+                else Update((float*)pw + o, (float*)pg + o, pb == IntPtr.Zero ? null : (float*)pb + o, w.Fan, f, k);
+            }
+        });
+    }
+
+    // wd: decay; m: momentum in the update; mb: momentum applied to the old buffer (0 on the first step).
+    private readonly record struct Coefficients(float Wd, float M, float Mb, float Lr, bool Nesterov);
+
+    private static (double, double) SquaredNorms(float* w, float* g, long n)
+    {
+        var sw = Vector256<float>.Zero;
+        var sg = Vector256<float>.Zero;
+        long i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            var a = Vector256.Load(w + i);
+            var b = Vector256.Load(g + i);
+            sw += a * a;
+            sg += b * b;
+        }
+        double ww = Vector256.Sum(sw), gg = Vector256.Sum(sg);
+        for (; i < n; i++) { ww += (double)w[i] * w[i]; gg += (double)g[i] * g[i]; }
+        return (ww, gg);
+    }
+
+    private static (double, double) SquaredNorms(ushort* w, ushort* g, long n)
+    {
+        var sw = Vector256<float>.Zero;
+        var sg = Vector256<float>.Zero;
+        long i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            var vw = Vector256.Load(w + i);
+            var vg = Vector256.Load(g + i);
+            var (w0, w1) = Widen(vw);
+            var (g0, g1) = Widen(vg);
+            sw += w0 * w0 + w1 * w1;
+            sg += g0 * g0 + g1 * g1;
+        }
+        double ww = Vector256.Sum(sw), gg = Vector256.Sum(sg);
+        for (; i < n; i++) { double a = ToFloat(w[i]), b = ToFloat(g[i]); ww += a * a; gg += b * b; }
+        return (ww, gg);
+    }
+
+    private static void Update(float* w, float* g, float* b, long n, float f, Coefficients k)
+    {
+        long i = 0;
+        if (b is not null)
+            for (; i + 8 <= n; i += 8)
+            {
+                var vw = Vector256.Load(w + i);
+                var (ng, nb, nw) = Step(vw, Vector256.Load(g + i), Vector256.Load(b + i), f, k);
+                ng.Store(g + i);
+                nb.Store(b + i);
+                nw.Store(w + i);
+            }
+        for (; i < n; i++)
+        {
+            var (ng, nb, nw) = Step(w[i], g[i], b is null ? 0f : b[i], f, k);
+            g[i] = ng;
+            if (b is not null) b[i] = nb;
+            w[i] = nw;
+        }
+    }
+
+    private static void Update(ushort* w, ushort* g, ushort* b, long n, float f, Coefficients k)
+    {
+        long i = 0;
+        if (b is not null)
+            for (; i + 16 <= n; i += 16)
+            {
+                var (w0, w1) = Widen(Vector256.Load(w + i));
+                var (g0, g1) = Widen(Vector256.Load(g + i));
+                var (b0, b1) = Widen(Vector256.Load(b + i));
+                var (ng0, nb0, nw0) = Step(w0, g0, b0, f, k);
+                var (ng1, nb1, nw1) = Step(w1, g1, b1, f, k);
+                Narrow(ng0, ng1).Store(g + i);
+                Narrow(nb0, nb1).Store(b + i);
+                Narrow(nw0, nw1).Store(w + i);
+            }
+        for (; i < n; i++)
+        {
+            var (ng, nb, nw) = Step(ToFloat(w[i]), ToFloat(g[i]), b is null ? 0f : ToFloat(b[i]), f, k);
+            g[i] = ToBFloat16(ng);
+            if (b is not null) b[i] = ToBFloat16(nb);
+            w[i] = ToBFloat16(nw);
+        }
+    }
+
+    // g' = f·g + wd·w; b' = mb·b + g'; update = Nesterov ? g' + m·b' : (m > 0 ? b' : g'); w' = w − lr·update.
+    private static (Vector256<float>, Vector256<float>, Vector256<float>) Step(Vector256<float> w, Vector256<float> g,
+        Vector256<float> b, float f, Coefficients k)
+    {
+        var ng = g * f + w * k.Wd;
+        var nb = b * k.Mb + ng;
+        var update = k.Nesterov ? ng + nb * k.M : nb;
+        return (ng, nb, w - update * k.Lr);
+    }
+
+    private static (float, float, float) Step(float w, float g, float b, float f, Coefficients k)
+    {
+        var ng = g * f + w * k.Wd;
+        if (k.M == 0) return (ng, 0f, w - ng * k.Lr);
+        var nb = b * k.Mb + ng;
+        var update = k.Nesterov ? ng + nb * k.M : nb;
+        return (ng, nb, w - update * k.Lr);
+    }
+
+    private static float ToFloat(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+
+    private static ushort ToBFloat16(float value)
+    {
+        var bits = (uint)BitConverter.SingleToInt32Bits(value);
+        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40); // stays a (quiet) NaN
+        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+    }
+
+    private static (Vector256<float>, Vector256<float>) Widen(Vector256<ushort> v) =>
+        (Vector256.ShiftLeft(Vector256.WidenLower(v), 16).AsSingle(), Vector256.ShiftLeft(Vector256.WidenUpper(v), 16).AsSingle());
+
+    // Round to nearest even, as libtorch's float → bf16 conversion does (finite values; NaN cannot reach here).
+    private static Vector256<ushort> Narrow(Vector256<float> lo, Vector256<float> hi)
+    {
+        static Vector256<uint> Round(Vector256<uint> x) =>
+            Vector256.ShiftRightLogical(x + Vector256.Create(0x7FFFu) + (Vector256.ShiftRightLogical(x, 16) & Vector256.Create(1u)), 16);
+        return Vector256.Narrow(Round(lo.AsUInt32()), Round(hi.AsUInt32()));
+    }
+}

@@ -87,8 +87,8 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     public CoupledWeightDecay? WeightDecay => _weightDecay;
     /// <summary>
     /// Whether a step may run fused on the CPU (default true): when the inner optimizer is TorchSharp's <c>SGD</c>
-    /// (momentum or none, Nesterov or not, without its own weight decay, dampening or maximize) and every parameter with
-    /// a gradient is a contiguous float32 or bf16 CPU tensor, clipping, weight decay and the SGD update run in two passes
+    /// (momentum or none, Nesterov or not, without its own weight decay, dampening or maximize), the CPU has 256-bit
+    /// vectors (x64 with AVX2) and every parameter with a gradient is a contiguous float32 or bf16 CPU tensor, clipping, weight decay and the SGD update run in two passes
     /// over each weight instead of about eight. Values are computed in float32 and rounded once, so bf16 results differ
     /// from the unfused sequence in the last bits; everything else (SGD's momentum buffers, checkpoints, schedulers, the
     /// clipped gradient left in <c>grad</c>, non-finite handling) is the same. Set false to force the unfused sequence.

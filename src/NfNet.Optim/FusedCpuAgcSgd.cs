@@ -29,14 +29,16 @@ internal static unsafe class FusedCpuAgcSgd
     }
 
     /// <summary>
-    /// Runs the step if everything qualifies: the inner optimizer is TorchSharp's SGD without its own decay, dampening
+    /// Runs the step if everything qualifies: the CPU has 256-bit vectors (x64 with AVX2), the inner optimizer is
+    /// TorchSharp's SGD without its own decay, dampening
     /// or maximize; every parameter with a gradient is a contiguous float32 or bf16 CPU tensor; no clipped gradient has
     /// a non-finite norm. Returns false, having changed nothing, otherwise.
     /// </summary>
     public static bool TryStep(optim.Optimizer inner, IEnumerable<Parameter> clipped, IEnumerable<Parameter> decayed,
         double decayRate, double clipFactor, double eps, GainClipping gains)
     {
-        if (inner.GetType() != typeof(SGD)) return false;
+        // Without 256-bit vector hardware (ARM64's NEON is 128-bit) the vectors would be emulated, slower than libtorch.
+        if (!Vector256.IsHardwareAccelerated || inner.GetType() != typeof(SGD)) return false;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         // Parameters are matched by their memory: TorchSharp may hand out different wrapper objects for one tensor.

@@ -108,7 +108,7 @@ public sealed class Trainer : IDisposable
             double lossSum = 0, correct = 0, seen = 0;
             var indexInEpoch = 0L;
             var skip = Step - epoch * _stepsPerEpoch; // batches already trained (resume mid-epoch)
-            foreach (var (images, labels) in train.Batches(o.BatchSize, shuffle: true, seed: HashCode.Combine(o.Seed, epoch), dropLast: true))
+            foreach (var (images, labels) in train.Batches(o.BatchSize, shuffle: true, seed: DeterministicSeed.Combine(o.Seed, epoch), dropLast: true))
             {
                 using var ownedImages = images;
                 using var ownedLabels = labels;
@@ -144,8 +144,8 @@ public sealed class Trainer : IDisposable
     private (double Loss, double Accuracy) TrainStep(Tensor images, Tensor labels, ScalarType computeType, Device device)
     {
         var o = Options;
-        manual_seed(HashCode.Combine(o.Seed, Step, 17));
-        var random = new Random(HashCode.Combine(o.Seed, Step));
+        manual_seed(DeterministicSeed.Combine(o.Seed, Step, 17));
+        var random = new Random(DeterministicSeed.Combine(o.Seed, Step));
         var x = images.to(device);
         var y = labels.to(device);
         var augment = _plan.Augment ?? o.Augment;

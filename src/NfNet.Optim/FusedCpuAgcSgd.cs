@@ -22,8 +22,10 @@ internal static unsafe class FusedCpuAgcSgd
     [DllImport("LibTorchSharp")]
     private static extern IntPtr THSTensor_data(IntPtr handle);
 
-    private sealed record Work(Parameter Parameter, Tensor Gradient, SGD.State State, long Units, long Fan, bool Clipped,
-        double Decay, double LearningRate, double Momentum, bool Nesterov)
+    // One parameter's share of a step: its memory (weight, gradient; the momentum buffer once it exists), its units
+    // (rows of Fan values) and its hyper-parameters.
+    private sealed record Work(Parameter Parameter, SGD.State State, IntPtr Weight, IntPtr Gradient, bool BFloat16,
+        long Units, long Fan, bool Clipped, double Decay, double LearningRate, double Momentum, bool Nesterov)
     {
         public float[] Factors { get; } = new float[Units];
     }
@@ -48,10 +50,10 @@ internal static unsafe class FusedCpuAgcSgd
             if (w.Clipped && !Norms(w, clipFactor, eps)) return false; // NaN/∞ somewhere: the plain path reports it
         foreach (var w in work)
         {
-            // SGD's first step starts the buffer at the gradient: b = 0·b + g, from a zeroed buffer.
-            var first = w.Momentum > 0 && w.State.momentum_buffer is null;
-            if (first) w.State.momentum_buffer = zeros_like(w.Parameter).DetachFromDisposeScope();
-            Update(w, first);
+            // SGD's first step starts the buffer at the gradient: from zeros, m·0 + g = g.
+            if (w.Momentum > 0 && w.State.momentum_buffer is null)
+                w.State.momentum_buffer = zeros_like(w.Parameter).DetachFromDisposeScope();
+            Update(w);
         }
         return true;
     }
@@ -75,11 +77,11 @@ internal static unsafe class FusedCpuAgcSgd
                 var g = p.grad;
                 if (g is null) continue;
                 if (state is null || !Qualifies(p, g) || state.momentum_buffer is { } b && !SameLayout(p, b)) return null;
-                var whole = p.dim() <= 1 || (gains == GainClipping.WholeVector && UnitwiseNorm.IsChannelVector(p));
-                var units = whole ? 1 : p.shape[0];
+                var units = UnitwiseNorm.IsWhole(p, gains) ? 1 : p.shape[0];
                 var data = DataOf(p);
-                work.Add(new Work(p, g, state, units, p.numel() / Math.Max(units, 1), clipped.Contains(data),
-                    decayed.Contains(data) ? decayRate : 0, group.LearningRate, momentum, o.nesterov ?? false));
+                work.Add(new Work(p, state, data, DataOf(g), p.dtype == ScalarType.BFloat16, units, p.numel() / units,
+                    clipped.Contains(data), decayed.Contains(data) ? decayRate : 0, group.LearningRate, momentum,
+                    o.nesterov ?? false));
             }
         }
         return work;
@@ -101,15 +103,13 @@ internal static unsafe class FusedCpuAgcSgd
 
     private static bool Norms(Work w, double clipFactor, double eps)
     {
-        var bf16 = w.Parameter.dtype == ScalarType.BFloat16;
-        var pw = THSTensor_data(w.Parameter.Handle);
-        var pg = THSTensor_data(w.Gradient.Handle);
+        var (pw, pg) = (w.Weight, w.Gradient);
         var finite = true;
         ForUnits(w, (u0, u1) =>
         {
             for (var u = u0; u < u1; u++)
             {
-                var (ww, gg) = bf16
+                var (ww, gg) = w.BFloat16
                     ? SquaredNorms((ushort*)pw + u * w.Fan, (ushort*)pg + u * w.Fan, w.Fan)
                     : SquaredNorms((float*)pw + u * w.Fan, (float*)pg + u * w.Fan, w.Fan);
                 var gn = Math.Sqrt(gg);
@@ -121,28 +121,24 @@ internal static unsafe class FusedCpuAgcSgd
         return finite;
     }
 
-    private static void Update(Work w, bool first)
+    private static void Update(Work w)
     {
-        var bf16 = w.Parameter.dtype == ScalarType.BFloat16;
-        var pw = THSTensor_data(w.Parameter.Handle);
-        var pg = THSTensor_data(w.Gradient.Handle);
-        var buffer = w.State.momentum_buffer;
-        var pb = buffer is null ? IntPtr.Zero : THSTensor_data(buffer.Handle);
-        var k = new Coefficients((float)w.Decay, (float)w.Momentum, first ? 0f : (float)w.Momentum, (float)w.LearningRate, w.Nesterov);
+        var (pw, pg) = (w.Weight, w.Gradient);
+        var pb = w.State.momentum_buffer is { } buffer ? DataOf(buffer) : IntPtr.Zero;
+        var k = new Coefficients((float)w.Decay, (float)w.Momentum, (float)w.LearningRate, w.Nesterov);
         ForUnits(w, (u0, u1) =>
         {
             for (var u = u0; u < u1; u++)
             {
                 var f = w.Clipped ? w.Factors[u] : 1f;
                 var o = u * w.Fan;
-                if (bf16) Update((ushort*)pw + o, (ushort*)pg + o, pb == IntPtr.Zero ? null : (ushort*)pb + o, w.Fan, f, k);
+                if (w.BFloat16) Update((ushort*)pw + o, (ushort*)pg + o, pb == IntPtr.Zero ? null : (ushort*)pb + o, w.Fan, f, k);
                 else Update((float*)pw + o, (float*)pg + o, pb == IntPtr.Zero ? null : (float*)pb + o, w.Fan, f, k);
             }
         });
     }
 
-    // wd: decay; m: momentum in the update; mb: momentum applied to the old buffer (0 on the first step).
-    private readonly record struct Coefficients(float Wd, float M, float Mb, float Lr, bool Nesterov);
+    private readonly record struct Coefficients(float Wd, float M, float Lr, bool Nesterov);
 
     private static (double, double) SquaredNorms(float* w, float* g, long n)
     {
@@ -225,12 +221,12 @@ internal static unsafe class FusedCpuAgcSgd
         }
     }
 
-    // g' = f·g + wd·w; b' = mb·b + g'; update = Nesterov ? g' + m·b' : (m > 0 ? b' : g'); w' = w − lr·update.
+    // g' = f·g + wd·w; b' = m·b + g'; update = Nesterov ? g' + m·b' : (m > 0 ? b' : g'); w' = w − lr·update.
     private static (Vector256<float>, Vector256<float>, Vector256<float>) Step(Vector256<float> w, Vector256<float> g,
         Vector256<float> b, float f, Coefficients k)
     {
         var ng = g * f + w * k.Wd;
-        var nb = b * k.Mb + ng;
+        var nb = b * k.M + ng;
         var update = k.Nesterov ? ng + nb * k.M : nb;
         return (ng, nb, w - update * k.Lr);
     }
@@ -239,7 +235,7 @@ internal static unsafe class FusedCpuAgcSgd
     {
         var ng = g * f + w * k.Wd;
         if (k.M == 0) return (ng, 0f, w - ng * k.Lr);
-        var nb = b * k.Mb + ng;
+        var nb = b * k.M + ng;
         var update = k.Nesterov ? ng + nb * k.M : nb;
         return (ng, nb, w - update * k.Lr);
     }

@@ -13,11 +13,16 @@ public static class UnitwiseNorm
     /// <summary>Unit-wise norms of <paramref name="x"/>; <paramref name="gains"/> decides for [O, 1, 1, 1] gains.</summary>
     public static Tensor Of(Tensor x, GainClipping gains = GainClipping.Elementwise)
     {
-        if (x.dim() <= 1 || (gains == GainClipping.WholeVector && IsChannelVector(x)))
+        if (IsWhole(x, gains))
             return linalg.vector_norm(x, 2);
         var dims = Enumerable.Range(1, (int)x.dim() - 1).Select(d => (long)d).ToArray();
         return linalg.vector_norm(x, 2, dims, keepdim: true);
     }
+
+    /// <summary>Whether <paramref name="x"/> is one unit as a whole (scalars, vectors, and gains under
+    /// <see cref="GainClipping.WholeVector"/>) rather than one unit per output channel.</summary>
+    public static bool IsWhole(Tensor x, GainClipping gains = GainClipping.Elementwise) =>
+        x.dim() <= 1 || (gains == GainClipping.WholeVector && IsChannelVector(x));
 
     /// <summary>A tensor of shape [O, 1, …, 1]: a per-channel vector stored with trailing unit dimensions.</summary>
     public static bool IsChannelVector(Tensor x) => x.dim() >= 2 && x.shape.Skip(1).All(d => d == 1);

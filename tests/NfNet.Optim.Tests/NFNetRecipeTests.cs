@@ -44,31 +44,23 @@ public sealed class NFNetRecipeTests
         Assert.Equal(1_563, NFNetRecipe.Steps(1_281_167, 4096, NFNetRecipe.WarmupEpochs));
     }
 
-    [Fact]
-    public void WeightDecayIsAddedAfterClippingNotBeforeIt()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WeightDecayIsAddedAfterClippingNotBeforeIt(bool decayInsideSgd)
     {
-        // One parameter, gradient far above the threshold: DM's order gives clip(g) + wd·w, the wrong order clip(g + wd·w).
+        // One parameter, gradient far above the threshold: DM's order gives clip(g) + wd·w, the wrong order clip(g + wd·w)
+        // (clip([1.5, 12]) = [0.0062, 0.0496], w ≈ [2.994, 3.950]). The decay lands after clipping whether AGC adds it
+        // (CoupledWeightDecay) or SGD does: AGC clips before SGD sees the gradient.
         const double lambda = 0.01, wd = 0.5, lr = 1.0;
         var w = new TorchSharp.Modules.Parameter(tensor(new double[] { 3, 4 }));         // ‖w‖ = 5, threshold 0.05
-        var agc = new AdaptiveGradientClipping(optim.SGD(new[] { w }, lr), new[] { ("w", w) }, lambda,
-            weightDecay: new CoupledWeightDecay(wd, new[] { w }));
+        var agc = decayInsideSgd
+            ? new AdaptiveGradientClipping(optim.SGD(new[] { w }, lr, weight_decay: wd), new[] { ("w", w) }, lambda)
+            : new AdaptiveGradientClipping(optim.SGD(new[] { w }, lr), new[] { ("w", w) }, lambda,
+                weightDecay: new CoupledWeightDecay(wd, new[] { w }));
         w.grad = tensor(new double[] { 0, 10 });
         agc.step();
         // clip: [0, 10] → [0, 0.05]; + 0.5·[3, 4] = [1.5, 2.05]; w ← [3 − 1.5, 4 − 2.05]
-        Assert.Equal(1.5, w[0].ToDouble(), 12);
-        Assert.Equal(1.95, w[1].ToDouble(), 12);
-    }
-
-    [Fact]
-    public void TheInnerOptimizersOwnWeightDecayAlsoLandsAfterClipping()
-    {
-        // Same numbers as above with the decay in SGD itself: AGC clips before SGD sees the gradient, so SGD adds
-        // wd·w to the clipped gradient: [0, 0.05] + 0.5·[3, 4] = [1.5, 2.05], not clip([1.5, 12]) (which would give
-        // [0.0062, 0.0496] and w ≈ [2.994, 3.950]).
-        var w = new TorchSharp.Modules.Parameter(tensor(new double[] { 3, 4 }));
-        var agc = new AdaptiveGradientClipping(optim.SGD(new[] { w }, 1.0, weight_decay: 0.5), new[] { ("w", w) }, 0.01);
-        w.grad = tensor(new double[] { 0, 10 });
-        agc.step();
         Assert.Equal(1.5, w[0].ToDouble(), 12);
         Assert.Equal(1.95, w[1].ToDouble(), 12);
     }

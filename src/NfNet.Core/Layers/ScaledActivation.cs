@@ -31,6 +31,12 @@ public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
         using (y) return y * Gamma;
     }
 
+    /// <summary>
+    /// <c>act(x)</c> without the gamma: for a caller that folds <see cref="Gamma"/> into what comes next (an NFNet block
+    /// passes it to the following <see cref="ScaledWSConv2d.forward(Tensor, double)"/>), saving a pass over the activations.
+    /// </summary>
+    public Tensor ForwardUnscaled(Tensor input) => Apply(Kind, input);
+
     /// <summary>The unscaled nonlinearity <paramref name="kind"/> applied to <paramref name="x"/> (channel dim 1 where it matters).</summary>
     public static Tensor Apply(ActivationKind kind, Tensor x) => kind switch
     {

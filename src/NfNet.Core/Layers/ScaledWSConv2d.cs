@@ -12,7 +12,7 @@ namespace NfNet.Layers;
 /// <remarks>
 /// <para>Parameters, in timm's state-dict order: <c>weight</c> [O, I/g, kh, kw] (N(0, 1/fan_in) init), <c>bias</c> [O]
 /// (zeros) and <c>gain</c> [O, 1, 1, 1] (ones). The weight used in the convolution is recomputed from them on every
-/// call (see <see cref="StandardizedWeight"/>), so gradients flow through the standardization.</para>
+/// call (see <see cref="StandardizedWeight()"/>), so gradients flow through the standardization.</para>
 /// <para>With <see cref="ConvPadding.Same"/> the padding is TensorFlow "SAME": static and symmetric where that is
 /// exact (stride 1, odd kernel), otherwise computed per input size (asymmetric at stride 2, correct for odd sizes).</para>
 /// </remarks>
@@ -33,10 +33,10 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     private WeightCache? _cache;
     private static long s_generation;
 
-    private sealed class WeightCache(Tensor weight, (double, double, double, double, long, ScalarType) key) : IDisposable
+    private sealed class WeightCache(Tensor weight, (double, double, double, double, long, ScalarType, double) key) : IDisposable
     {
         public Tensor Weight { get; } = weight;
-        public (double, double, double, double, long, ScalarType) Key { get; } = key;
+        public (double, double, double, double, long, ScalarType, double) Key { get; } = key;
         public void Dispose() => Weight.Dispose();
     }
 
@@ -144,14 +144,22 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     /// (biased variance over its <c>(I/g)·k²</c> elements), times the gain (and <see cref="Gamma"/>).
     /// Differentiable with respect to weight and gain.
     /// </summary>
-    public Tensor StandardizedWeight()
+    public Tensor StandardizedWeight() => StandardizedWeight(1.0);
+
+    /// <summary>
+    /// <see cref="StandardizedWeight()"/> times <paramref name="inputScale"/>: the weight that convolves
+    /// <c>inputScale · x</c> when given <c>x</c> (see <see cref="forward(Tensor, double)"/>). The scale multiplies the
+    /// per-unit factor, so it costs nothing over the weight's own standardization.
+    /// </summary>
+    /// <param name="inputScale">A constant factor of the input (an activation's gamma, a block's beta).</param>
+    public Tensor StandardizedWeight(double inputScale)
     {
         var o = OutChannels;
+        var factor = Gamma * inputScale;
         if (Standardization == WeightStandardization.Timm)
         {
             // timm's trick: batch-norm over a [1, O, fan_in] view computes per-unit mean and biased variance in one op.
-            var scale = Gamma / Math.Sqrt(FanIn);
-            using var g = (gain * scale).reshape(o);
+            using var g = (gain * (factor / Math.Sqrt(FanIn))).reshape(o);
             using var flat = weight.reshape(1, o, -1);
             using var normed = nn.functional.batch_norm(flat, null, null, g, null, training: true, momentum: 0.0, eps: Eps);
             return normed.reshape(weight.shape);
@@ -164,20 +172,30 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
             using var scaled = (variance * FanIn).clamp_min(Eps).rsqrt_();
             using var centered = weight - mean;
             using var gscale = scaled * gain;
-            var w = centered * gscale;
-            return Gamma == 1.0 ? w : w.mul_(Gamma);
+            if (factor != 1.0) gscale.mul_(factor); // [O, 1, 1, 1]: folded before the weight-sized multiply
+            return centered * gscale;
         }
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward(Tensor input) => forward(input, 1.0);
+
+    /// <summary>
+    /// Convolves <c>inputScale · input</c> without computing it: the constant scale is folded into the standardized
+    /// weight (a convolution is linear), which saves a pass over the activations forward and another backward.
+    /// NFNet blocks pass their activations' gamma (and the block's beta) this way.
+    /// </summary>
+    /// <param name="input">[N, <see cref="InChannels"/>, H, W].</param>
+    /// <param name="inputScale">The factor the input should have been multiplied by.</param>
+    /// <exception cref="InvalidInputException">The input is not 4-D or has the wrong channel count.</exception>
+    public Tensor forward(Tensor input, double inputScale)
     {
         if (input.dim() != 4 || input.shape[1] != InChannels)
             throw new InvalidInputException(
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
         using var scope = NewDisposeScope();
         var computeType = input.is_floating_point() ? input.dtype : weight.dtype;
-        var w = UseCache ? CachedWeight(computeType) : Standardized(computeType);
+        var w = UseCache ? CachedWeight(computeType, inputScale) : Standardized(computeType, inputScale);
         var b = bias is null ? null : Precision.Match(bias, computeType);
         var x = _dynamicSame ? SamePadding.Pad(input, KernelSize, Stride, Dilation) : input;
         return CpuNarrowConvGuard.Conv2d(x, w, b, _stride, _staticPadding, _dilation, Groups).MoveToOuterDisposeScope();
@@ -190,7 +208,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     private bool UseCache => WeightCacheEnabled && !training && (!is_grad_enabled() || !weight.requires_grad);
 
     /// <summary>
-    /// Cache the standardized weight for inference (default true). The cache is keyed by the compute dtype, a global
+    /// Cache the standardized weight for inference (default true). The cache is keyed by the compute dtype, the input scale, a global
     /// generation that NfNet.NET's weight loaders advance, and — unless the parameters are frozen
     /// (<see cref="Models.NFNet.OptimizeForInference"/>) — a fingerprint of <c>weight</c> and <c>gain</c> (sum and L2 norm
     /// of each), so an optimizer step or a load is detected. Call <see cref="InvalidateWeightCaches"/> after editing
@@ -217,16 +235,16 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         _cache = null;
     }
 
-    private Tensor Standardized(ScalarType computeType)
+    private Tensor Standardized(ScalarType computeType, double inputScale)
     {
-        var w = StandardizedWeight();
+        var w = StandardizedWeight(inputScale);
         // Mixed precision: the weight is standardized in the parameters' precision, then computed in the input's.
         return Precision.Match(w, computeType);
     }
 
-    private Tensor CachedWeight(ScalarType computeType)
+    private Tensor CachedWeight(ScalarType computeType, double inputScale)
     {
-        var key = Fingerprint(computeType);
+        var key = Fingerprint(computeType, inputScale);
         if (_cache is { } c && c.Key == key)
         {
             WeightCacheHits++;
@@ -235,21 +253,21 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         ClearCache();
         using (var outer = NewDisposeScope())
         {
-            var fresh = Standardized(computeType).contiguous().detach();
+            var fresh = Standardized(computeType, inputScale).contiguous().detach();
             _cache = new WeightCache(fresh.DetachFromDisposeScope(), key);
         }
         return _cache.Weight;
     }
 
-    private (double, double, double, double, long, ScalarType) Fingerprint(ScalarType computeType)
+    private (double, double, double, double, long, ScalarType, double) Fingerprint(ScalarType computeType, double inputScale)
     {
         var generation = Interlocked.Read(ref s_generation);
         // Frozen parameters (OptimizeForInference) cannot be stepped by an optimizer: the generation alone keys the cache.
-        if (!weight.requires_grad && !gain.requires_grad) return (0, 0, 0, 0, generation, computeType);
+        if (!weight.requires_grad && !gain.requires_grad) return (0, 0, 0, 0, generation, computeType, inputScale);
         using var scope = NewDisposeScope();
         double Sum(Tensor t) => t.sum().ToDouble();                       // one read pass each, no copies
         double Norm(Tensor t) => torch.linalg.vector_norm(t).ToDouble();
-        return (Sum(weight), Norm(weight), Sum(gain), Norm(gain), generation, computeType);
+        return (Sum(weight), Norm(weight), Sum(gain), Norm(gain), generation, computeType, inputScale);
     }
 
     /// <inheritdoc />

@@ -54,12 +54,24 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
+        using var gate = Gate(input);
+        return input * gate;
+    }
+
+    /// <summary>
+    /// The per-channel gate <c>Gain · sigmoid(fc2(act(fc1(mean(input)))))</c>, [N, C, 1, 1], that
+    /// <see cref="forward"/> multiplies the input by. A caller with more per-sample or scalar factors for the same
+    /// tensor (an NFNet block: stochastic depth and the residual gain) multiplies them into this small tensor first.
+    /// </summary>
+    /// <param name="input">[N, <see cref="Channels"/>, H, W].</param>
+    public Tensor Gate(Tensor input)
+    {
         using var scope = NewDisposeScope();
         var s = input.mean(new long[] { 2, 3 }, keepdim: true);
         s = ScaledActivation.Apply(Activation, Fc(fc1, s));
         s = nn.functional.sigmoid(Fc(fc2, s));
         if (Gain != 1.0) s = s * Gain; // exact for the power-of-two gain 2, and cheaper on the [N, C, 1, 1] gate
-        return (input * s).MoveToOuterDisposeScope();
+        return s.MoveToOuterDisposeScope();
     }
 
     private static readonly long[] Ones = { 1, 1 };

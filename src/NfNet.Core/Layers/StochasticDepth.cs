@@ -39,14 +39,25 @@ public sealed class StochasticDepth : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        if (!training || Rate == 0.0) return input.alias();
+        using var mask = Mask(input);
+        return mask is null ? input.alias() : input * mask;
+    }
+
+    /// <summary>
+    /// The per-sample factor <see cref="forward"/> multiplies by: [N, 1, …, 1] in the input's dtype, 0 for a dropped
+    /// sample and 1 (DeepMind) or <c>1 / (1 − rate)</c> (timm) for a kept one; null when the module is the identity
+    /// (evaluation mode or rate 0). One uniform draw per sample, as <see cref="forward"/> makes.
+    /// </summary>
+    public Tensor? Mask(Tensor input)
+    {
+        if (!training || Rate == 0.0) return null;
         var keep = 1.0 - Rate;
         var shape = new long[input.dim()];
         Array.Fill(shape, 1L);
         shape[0] = input.shape[0];
-        using var u = rand(shape, dtype: input.dtype, device: input.device);
-        using var mask = u.add_(keep).floor_();
+        var mask = rand(shape, dtype: input.dtype, device: input.device);
+        mask.add_(keep).floor_();
         if (Mode == StochasticDepthMode.Timm) mask.div_(keep);
-        return input * mask;
+        return mask;
     }
 }

@@ -31,10 +31,13 @@ public sealed class DownsampleAvg : nn.Module<Tensor, Tensor>
     public ScaledWSConv2d Conv => conv;
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward(Tensor input) => forward(input, 1.0);
+
+    /// <summary>The shortcut of <c>inputScale · input</c>, with the scale folded into the conv's weight (both steps are linear).</summary>
+    public Tensor forward(Tensor input, double inputScale)
     {
         using var pooled = pool.forward(input);
-        return conv.forward(pooled);
+        return conv.forward(pooled, inputScale);
     }
 
     /// <summary>MACs for one image whose input is <paramref name="h"/> × <paramref name="w"/> (pooling not counted).</summary>

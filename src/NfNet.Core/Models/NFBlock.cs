@@ -76,19 +76,25 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted
     private (Tensor Output, Tensor? Branch) Forward(Tensor input, bool keepBranch)
     {
         using var scope = NewDisposeScope();
-        var a = act1.forward(input);
-        if (Spec.Beta != 1.0) a = a * Spec.Beta;
-        var shortcut = downsample is null ? input : downsample.forward(a);
-        var h = conv1.forward(a);
-        h = conv2.forward(act2.forward(h));
-        if (conv2b is not null) h = conv2b.forward(act2b!.forward(h));
-        h = conv3.forward(act3.forward(h));
-        h = attn_last.forward(h);
-        h = drop_path.forward(h);
-        var branch = keepBranch ? h.MoveToOuterDisposeScope() : null;
-        // alpha · skipinit_gain is one scalar: scale the branch once.
-        var output = h * (skipinit_gain * Spec.Alpha).to(h.dtype);
-        return (output.add_(shortcut).MoveToOuterDisposeScope(), branch);
+        // The constant factors are folded into small tensors, which saves passes over the activations (the result is
+        // the formula above, up to rounding):
+        // - each activation's gamma, and beta, go into the next conv's standardized weight (a conv is linear);
+        // - the SE gate, the stochastic-depth mask and alpha · skipinit_gain multiply one [N, C, 1, 1] gate, and
+        //   one addcmul applies it and adds the shortcut.
+        var a = act1.ForwardUnscaled(input);
+        var aScale = act1.Gamma * Spec.Beta;
+        var shortcut = downsample is null ? input : downsample.forward(a, aScale);
+        var h = conv1.forward(a, aScale);
+        h = conv2.forward(act2.ForwardUnscaled(h), act2.Gamma);
+        if (conv2b is not null) h = conv2b.forward(act2b!.ForwardUnscaled(h), act2b.Gamma);
+        h = conv3.forward(act3.ForwardUnscaled(h), act3.Gamma);
+        var gate = attn_last.Gate(h);
+        if (drop_path.Mask(h) is { } mask) gate = gate * mask;
+        var branch = keepBranch ? (h * gate).MoveToOuterDisposeScope() : null;
+        gate = gate * (skipinit_gain * Spec.Alpha).to(gate.dtype);
+        using var one = 1.0.ToScalar();
+        var output = addcmul(shortcut, h, gate, one);
+        return (output.MoveToOuterDisposeScope(), branch);
     }
 
     /// <summary>MACs for one image whose block input is <paramref name="h"/> × <paramref name="w"/>; returns the output size too.</summary>

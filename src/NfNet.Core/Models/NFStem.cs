@@ -38,9 +38,10 @@ public sealed class NFStem : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x = conv1.forward(input);
-        x = conv2.forward(act2.forward(x));
-        x = conv3.forward(act3.forward(x));
-        x = conv4.forward(act4.forward(x));
+        // Each activation's gamma is folded into the next conv's weight (exact: the conv is linear).
+        x = conv2.forward(act2.ForwardUnscaled(x), act2.Gamma);
+        x = conv3.forward(act3.ForwardUnscaled(x), act3.Gamma);
+        x = conv4.forward(act4.ForwardUnscaled(x), act4.Gamma);
         return x.MoveToOuterDisposeScope();
     }
 

@@ -59,6 +59,19 @@ public sealed class ConstantFoldingTests
         Assert.False(unscaled.allclose(plain, rtol: 1e-3, atol: 1e-3));
     }
 
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(double.NegativeInfinity)]
+    public void ANonFiniteInputScaleIsRefused(double scale)
+    {
+        using var conv = RandomConv(WeightStandardization.Timm, 1.0);
+        using var x = randn(new long[] { 1, 4, 5, 5 }, dtype: ScalarType.Float64);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => conv.forward(x, scale));
+        Assert.Equal("inputScale", e.ParamName);
+        Assert.Throws<ArgumentOutOfRangeException>(() => conv.StandardizedWeight(scale));
+    }
+
     [Fact]
     public void TheInferenceCacheIsKeyedByTheInputScale()
     {

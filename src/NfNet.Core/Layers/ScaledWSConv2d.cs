@@ -152,8 +152,11 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     /// per-unit factor, so it costs nothing over the weight's own standardization.
     /// </summary>
     /// <param name="inputScale">A constant factor of the input (an activation's gamma, a block's beta).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="inputScale"/> is NaN or infinite.</exception>
     public Tensor StandardizedWeight(double inputScale)
     {
+        if (!double.IsFinite(inputScale))
+            throw new ArgumentOutOfRangeException(nameof(inputScale), inputScale, "the input scale must be a finite number");
         var o = OutChannels;
         var factor = Gamma * inputScale;
         if (Standardization == WeightStandardization.Timm)
@@ -188,8 +191,11 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     /// <param name="input">[N, <see cref="InChannels"/>, H, W].</param>
     /// <param name="inputScale">The factor the input should have been multiplied by.</param>
     /// <exception cref="InvalidInputException">The input is not 4-D or has the wrong channel count.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="inputScale"/> is NaN or infinite.</exception>
     public Tensor forward(Tensor input, double inputScale)
     {
+        if (!double.IsFinite(inputScale))
+            throw new ArgumentOutOfRangeException(nameof(inputScale), inputScale, "the input scale must be a finite number");
         if (input.dim() != 4 || input.shape[1] != InChannels)
             throw new InvalidInputException(
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));

@@ -62,15 +62,18 @@ public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var a = act.forward(x);
-        if (Beta != 1.0) a = a * Beta;
-        var shortcut = conv_shortcut is null ? x : conv_shortcut.forward(a);
-        var h = conv0.forward(a);
-        h = conv1.forward(act.forward(h));
-        h = conv2.forward(act.forward(h));
-        h = drop_path.forward(h);
-        var output = h * (skipinit_gain * Alpha).to(h.dtype);
-        return output.add_(shortcut).MoveToOuterDisposeScope();
+        // Constant factors are folded as in NFBlock: gamma and beta into the next conv's standardized weight, and the
+        // stochastic-depth mask and alpha · skipinit_gain into one small factor that addcmul applies with the add.
+        var a = act.ForwardUnscaled(x);
+        var aScale = act.Gamma * Beta;
+        var shortcut = conv_shortcut is null ? x : conv_shortcut.forward(a, aScale);
+        var h = conv0.forward(a, aScale);
+        h = conv1.forward(act.ForwardUnscaled(h), act.Gamma);
+        h = conv2.forward(act.ForwardUnscaled(h), act.Gamma);
+        var gate = (skipinit_gain * Alpha).to(h.dtype);
+        if (drop_path.Mask(h) is { } mask) gate = mask * gate;
+        using var one = 1.0.ToScalar();
+        return addcmul(shortcut, h, gate, one).MoveToOuterDisposeScope();
     }
 
     /// <summary>MACs for one image whose block input is <paramref name="h"/> × <paramref name="w"/>; returns the output size too.</summary>

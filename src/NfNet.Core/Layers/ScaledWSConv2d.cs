@@ -194,8 +194,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="inputScale"/> is NaN or infinite.</exception>
     public Tensor forward(Tensor input, double inputScale)
     {
-        if (!double.IsFinite(inputScale))
-            throw new ArgumentOutOfRangeException(nameof(inputScale), inputScale, "the input scale must be a finite number");
+        // A non-finite scale is refused by StandardizedWeight, which every path reaches: no cache entry can hold one.
         if (input.dim() != 4 || input.shape[1] != InChannels)
             throw new InvalidInputException(
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));

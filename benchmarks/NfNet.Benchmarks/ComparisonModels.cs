@@ -25,20 +25,27 @@ public static class ComparisonModels
         _ => null,
     };
 
-    /// <summary>Creates <paramref name="name"/> (1000 classes, 3 channels, float32) for <paramref name="resolution"/>-px
-    /// images; returns it with its forward MACs per image and whether its recipe clips with AGC.</summary>
-    public static (nn.Module<Tensor, Tensor> Model, long MacsPerImage, bool NormalizerFree) Create(string name, int resolution) => name switch
+    // Display name → how to build it at a resolution, and whether its recipe is normalizer-free (AGC). Registry names
+    // where the registry has the model; the BN→identity timing variant and CoAtNet's resolution-sized tables are built
+    // from their configs.
+    private static readonly Dictionary<string, (Func<int, ImageClassifier> Build, bool NormalizerFree)> Table = new()
     {
-        "NFNet-F0" => With(NFNet.Create("F0"), m => m.CountMacs(resolution, resolution), true),
-        "NF-ResNet-50" => With(NFResNet.NFResNet50(), m => m.CountMacs(resolution, resolution), true),
-        "BN-ResNet-50" => With(BatchNormResNet.ResNet50(), m => m.CountMacs(resolution, resolution), false),
-        "BN-ResNet-50, BN→identity" => With(new BatchNormResNet(new ResNetConfig { UseBatchNorm = false }), m => m.CountMacs(resolution, resolution), false),
-        "EfficientNetV2-S" => With(EfficientNetV2.S(), m => m.CountMacs(resolution, resolution), false),
-        "EfficientNetV2-B0" => With(EfficientNetV2.B0(), m => m.CountMacs(resolution, resolution), false),
-        "CoAtNet-0" => With(CoAtNet.CoAtNet0(imageSize: resolution), m => m.CountMacs(resolution, resolution), false),
-        _ => throw new ArgumentException($"unknown comparison model '{name}'; known: {string.Join(", ", Names)}", nameof(name)),
+        ["NFNet-F0"] = (_ => ModelRegistry.Create("dm_nfnet_f0"), true),
+        ["NF-ResNet-50"] = (_ => ModelRegistry.Create("nf_resnet50"), true),
+        ["BN-ResNet-50"] = (_ => ModelRegistry.Create("resnet50"), false),
+        ["BN-ResNet-50, BN→identity"] = (_ => new BatchNormResNet(new ResNetConfig { UseBatchNorm = false }), false),
+        ["EfficientNetV2-S"] = (_ => ModelRegistry.Create("efficientnetv2_s"), false),
+        ["EfficientNetV2-B0"] = (_ => ModelRegistry.Create("efficientnetv2_b0"), false),
+        ["CoAtNet-0"] = (resolution => CoAtNet.CoAtNet0(imageSize: resolution), false),
     };
 
-    private static (nn.Module<Tensor, Tensor>, long, bool) With<T>(T model, Func<T, long> macs, bool nf) where T : nn.Module<Tensor, Tensor> =>
-        (model, macs(model), nf);
+    /// <summary>Creates <paramref name="name"/> (1000 classes, 3 channels, float32) for <paramref name="resolution"/>-px
+    /// images; returns it with its forward MACs per image (from the model contract) and whether its recipe clips with AGC.</summary>
+    public static (ImageClassifier Model, long MacsPerImage, bool NormalizerFree) Create(string name, int resolution)
+    {
+        if (!Table.TryGetValue(name, out var entry))
+            throw new ArgumentException($"unknown comparison model '{name}'; known: {string.Join(", ", Names)}", nameof(name));
+        var model = entry.Build(resolution);
+        return (model, model.CountMacs(resolution, resolution), entry.NormalizerFree);
+    }
 }

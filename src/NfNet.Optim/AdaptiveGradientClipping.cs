@@ -20,7 +20,7 @@ namespace NfNet.Optim;
 /// refuses that.</para>
 /// <para>Parameters not named in <c>clipped</c> are stepped but not clipped. With zero-initialised scalars such as
 /// <c>skipinit_gain</c>, clipping caps their gradient at λ·eps, which freezes the residual branches in short runs
-/// (thousands of steps): leave them out of the clipped set there (see <see cref="AgcParameters.ForNFNet"/>).</para>
+/// (thousands of steps): leave them out of the clipped set there (see <see cref="AgcParameters.ForModel"/>).</para>
 /// <para>With <see cref="SharpnessAwareMinimization"/>, wrap AGC inside SAM: SAM's base step is then AGC's step, so the
 /// gradient at the perturbed point is clipped just before the update.</para>
 /// </remarks>
@@ -94,6 +94,14 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     /// clipped gradient left in <c>grad</c>, non-finite handling) is the same. Set false to force the unfused sequence.
     /// </summary>
     public bool UseFusedCpuStep { get; set; } = true;
+
+    /// <summary>
+    /// Why steps cannot run fused on this machine with this inner optimizer, or null when they can (the rule of
+    /// <see cref="UseFusedCpuStep"/>: 256-bit vector hardware, TorchSharp's <c>SGD</c> without its own decay, dampening
+    /// or maximize). A step that qualifies here still runs unfused when a parameter is not a contiguous float32 or bf16
+    /// CPU tensor, or a clipped gradient is not finite.
+    /// </summary>
+    public string? FusedCpuStepIneligibility => UseFusedCpuStep ? FusedCpuAgcSgd.Ineligibility(Inner) : "UseFusedCpuStep is false";
 
     /// <summary>Whether the last <see cref="step"/> ran fused (see <see cref="UseFusedCpuStep"/>).</summary>
     public bool LastStepWasFused { get; private set; }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using NfNet.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -28,16 +29,28 @@ public static class AgcParameters
     }
 
     /// <summary>
-    /// The paper's selection for an NFNet (state-dict names of NfNet.NET and timm): everything except the classifier
-    /// (per <paramref name="classifier"/>) and, unless <paramref name="clipSkipInitGain"/>, the <c>skipinit_gain</c>
-    /// scalars. Leave <c>clipSkipInitGain</c> false for short runs: clipped from 0 they move by at most λ·eps a step.
+    /// The paper's selection for any model, read from the model contract (<see cref="ImageClassifier"/>): everything
+    /// except the final classifier (per <paramref name="classifier"/>: its weight, or its weight and bias) and, unless
+    /// <paramref name="clipResidualGains"/>, the zero-initialised residual gains (NFNet's and NF-ResNet's
+    /// <c>skipinit_gain</c>). Leave <paramref name="clipResidualGains"/> false for short runs: clipped from 0 they move
+    /// by at most λ·eps a step. For a module that does not implement the contract, its last <c>Linear</c> layer is the
+    /// classifier (<see cref="ParameterRoles.Classifier"/>).
     /// </summary>
-    public static IReadOnlyList<(string Name, Parameter Parameter)> ForNFNet(nn.Module model,
-        ClassifierExclusion classifier = ClassifierExclusion.DeepMindWeightOnly, bool clipSkipInitGain = true)
+    public static IReadOnlyList<(string Name, Parameter Parameter)> ForModel(nn.Module model,
+        ClassifierExclusion classifier = ClassifierExclusion.DeepMindWeightOnly, bool clipResidualGains = true)
     {
-        var patterns = new List<string> { "head.fc.weight" };
-        if (classifier == ClassifierExclusion.TimmWeightAndBias) patterns.Add("head.fc.bias");
-        if (!clipSkipInitGain) patterns.Add("*.skipinit_gain");
-        return Except(model, patterns.ToArray());
+        ArgumentNullException.ThrowIfNull(model);
+        var excluded = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, p) in ParameterRoles.Classifier(model))
+            if (classifier == ClassifierExclusion.TimmWeightAndBias || p.dim() >= 2) excluded.Add(name);
+        if (!clipResidualGains)
+            foreach (var (name, _) in ParameterRoles.ResidualGains(model)) excluded.Add(name);
+        return model.named_parameters().Where(np => !excluded.Contains(np.name)).ToArray();
     }
+
+    /// <summary>The paper's selection for an NFNet; the same as <see cref="ForModel"/>, which works for every model.</summary>
+    [Obsolete("Use AgcParameters.ForModel, which reads the classifier and residual gains from the model contract of any model.")]
+    public static IReadOnlyList<(string Name, Parameter Parameter)> ForNFNet(nn.Module model,
+        ClassifierExclusion classifier = ClassifierExclusion.DeepMindWeightOnly, bool clipSkipInitGain = true) =>
+        ForModel(model, classifier, clipSkipInitGain);
 }

@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using NfNet.Internal;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -19,9 +19,6 @@ internal static unsafe class FusedCpuAgcSgd
     // Below this many values a parameter is handled on the calling thread.
     private const long ParallelThreshold = 1 << 16;
 
-    [DllImport("LibTorchSharp")]
-    private static extern IntPtr THSTensor_data(IntPtr handle);
-
     // One parameter's share of a step: its memory (weight, gradient; the momentum buffer once it exists), its units
     // (rows of Fan values) and its hyper-parameters.
     private sealed record Work(Parameter Parameter, SGD.State State, IntPtr Weight, IntPtr Gradient, bool BFloat16,
@@ -39,8 +36,7 @@ internal static unsafe class FusedCpuAgcSgd
     public static bool TryStep(optim.Optimizer inner, IEnumerable<Parameter> clipped, IEnumerable<Parameter> decayed,
         double decayRate, double clipFactor, double eps, GainClipping gains)
     {
-        // Without 256-bit vector hardware (ARM64's NEON is 128-bit) the vectors would be emulated, slower than libtorch.
-        if (!Vector256.IsHardwareAccelerated || inner.GetType() != typeof(SGD)) return false;
+        if (Ineligibility(inner) is not null) return false;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         // Parameters are matched by their memory: TorchSharp may hand out different wrapper objects for one tensor.
@@ -58,22 +54,42 @@ internal static unsafe class FusedCpuAgcSgd
         return true;
     }
 
-    private static IntPtr DataOf(Tensor t) => THSTensor_data(t.Handle);
+    /// <summary>
+    /// The eligibility rule of the fused step, as far as it depends on the machine and the optimizer: null when a step
+    /// may run fused, else why not. The step itself also needs every parameter with a gradient to be a contiguous
+    /// float32 or bf16 CPU tensor (with a gradient and momentum buffer of the same layout) and every clipped gradient
+    /// to have a finite norm; otherwise it falls back to the plain sequence for that step.
+    /// </summary>
+    public static string? Ineligibility(optim.Optimizer inner)
+    {
+        // Without 256-bit vector hardware (ARM64's NEON is 128-bit) the vectors would be emulated, slower than libtorch.
+        if (!Vector256.IsHardwareAccelerated) return "this CPU has no 256-bit vector hardware (x64 AVX2)";
+        if (inner.GetType() != typeof(SGD)) return $"the inner optimizer is {inner.GetType().Name}, not TorchSharp's SGD";
+        foreach (var group in inner.ParamGroups.OfType<ParamGroup>())
+        {
+            if (group.Options is not SGD.Options o) return "an SGD parameter group has no SGD options";
+            if (o.dampening is not (null or 0)) return "SGD has dampening";
+            if (o.weight_decay is not (null or 0)) return "SGD has its own weight decay";
+            if (o.maximize is true) return "SGD maximizes";
+        }
+        return null;
+    }
+
+    private static IntPtr DataOf(Tensor t) => TorchSharpInternals.DataPointer(t);
 
     private static List<Work>? Plan(SGD sgd, HashSet<IntPtr> clipped, HashSet<IntPtr> decayed, double decayRate,
         GainClipping gains)
     {
-        var states = sgd.state_dict().State;
+        var states = TorchSharpInternals.SgdStates(sgd);
         var work = new List<Work>();
         var index = 0;
         foreach (var group in sgd.ParamGroups.OfType<ParamGroup>())
         {
-            if (group.Options is not SGD.Options o) return null;
-            if (o.dampening is not (null or 0) || o.weight_decay is not (null or 0) || o.maximize is true) return null;
+            var o = (SGD.Options)group.Options!; // checked by Ineligibility
             var momentum = o.momentum ?? 0;
             foreach (var p in group.Parameters)
             {
-                var state = states[index++] as SGD.State;
+                var state = states[index++];
                 var g = p.grad;
                 if (g is null) continue;
                 if (state is null || !Qualifies(p, g) || state.momentum_buffer is { } b && !SameLayout(p, b)) return null;

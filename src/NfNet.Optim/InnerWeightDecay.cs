@@ -1,4 +1,4 @@
-using System.Reflection;
+using NfNet.Internal;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -17,21 +17,8 @@ internal static class InnerWeightDecay
         if (innermost is AdamW) return 0;
         var max = 0.0;
         foreach (var group in innermost.ParamGroups.OfType<ParamGroup>())
-            max = Math.Max(max, Read(group.Options));
-        var defaults = typeof(OptimizerHelper).GetField("_defaults", BindingFlags.Instance | BindingFlags.NonPublic);
-        if (innermost is OptimizerHelper && defaults?.GetValue(innermost) is OptimizerOptions options)
-            max = Math.Max(max, Read(options));
+            max = Math.Max(max, TorchSharpInternals.WeightDecay(group.Options));
+        max = Math.Max(max, TorchSharpInternals.DefaultWeightDecay(innermost));
         return max;
-    }
-
-    private static double Read(OptimizerOptions? options)
-    {
-        if (options is null) return 0;
-        var field = options.GetType().GetField("weight_decay", BindingFlags.Instance | BindingFlags.Public);
-        return field?.GetValue(options) switch
-        {
-            double v => v,
-            _ => 0,
-        };
     }
 }

@@ -1,3 +1,4 @@
+using NfNet.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -45,19 +46,22 @@ public static class NFNetRecipe
         return parameter.dim() >= 2;
     }
 
-    /// <summary>Splits <paramref name="model"/>'s parameters into those the recipe decays and the rest.</summary>
+    /// <summary>Splits <paramref name="model"/>'s parameters into those the recipe decays and the rest, from the model
+    /// contract (<see cref="ImageClassifier.DecayedParameters"/>: the weights of convolutions and linear layers), not
+    /// from parameter names.</summary>
     public static (IReadOnlyList<(string Name, Parameter Parameter)> Decayed, IReadOnlyList<(string Name, Parameter Parameter)> NotDecayed)
         SplitForWeightDecay(nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var all = model.named_parameters().ToArray();
-        return (all.Where(p => IsDecayed(p.name, p.parameter)).ToArray(), all.Where(p => !IsDecayed(p.name, p.parameter)).ToArray());
+        var decayed = ParameterRoles.Decayed(model);
+        var names = decayed.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        return (decayed, model.named_parameters().Where(p => !names.Contains(p.name)).Select(p => (p.name, p.parameter)).ToArray());
     }
 
     /// <summary>
     /// DeepMind's SGD_AGC for an NFNet (or any model): SGD with Nesterov momentum and no weight decay of its own, wrapped
-    /// in AGC that clips every parameter but the classifier (per <paramref name="classifier"/>) and then adds
-    /// <paramref name="weightDecay"/> to the conv/linear weights only.
+    /// in AGC that clips every parameter but the classifier (per <paramref name="classifier"/>, read from the model
+    /// contract) and then adds <paramref name="weightDecay"/> to the conv/linear weights only.
     /// </summary>
     /// <param name="model">The model, already on its device and dtype.</param>
     /// <param name="learningRate">Peak learning rate (see <see cref="LearningRateForBatch"/>).</param>
@@ -79,7 +83,7 @@ public static class NFNetRecipe
         if (parameters.Length == 0) throw new ArgumentException("the model has no parameters", nameof(model));
         var sgd = optim.SGD(parameters, learningRate, momentum: momentum, nesterov: true);
         var decayed = SplitForWeightDecay(model).Decayed.Select(p => p.Parameter);
-        return new AdaptiveGradientClipping(sgd, AgcParameters.ForNFNet(model, classifier, clipSkipInitGain), clipFactor,
+        return new AdaptiveGradientClipping(sgd, AgcParameters.ForModel(model, classifier, clipSkipInitGain), clipFactor,
             skipNonFiniteSteps: skipNonFiniteSteps, weightDecay: new CoupledWeightDecay(weightDecay, decayed));
     }
 

@@ -1,17 +1,20 @@
 using System.Diagnostics;
 using NfNet.Devices;
+using NfNet.Models;
 using NfNet.Optim;
 using NfNet.Training.Augmentation;
 using NfNet.Training.Checkpoints;
 using NfNet.Training.Data;
+using NfNet.Training.Steps;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NfNet.Training;
 
 /// <summary>
-/// Trains an image classifier (an NFNet or any <c>Module&lt;Tensor, Tensor&gt;</c>) with the NFNet recipe: SGD with
-/// Nesterov momentum wrapped in AGC (weight decay after clipping), optionally SAM, linear warm-up then cosine decay per
+/// Trains an image classifier (any <see cref="ImageClassifier"/> of the registry, or any <c>Module&lt;Tensor, Tensor&gt;</c>)
+/// with the NFNet recipe: the optimizer from <see cref="TrainerOptions.OptimizerFactory"/> (by default SGD with Nesterov
+/// momentum wrapped in AGC, weight decay after clipping), a plain, SAM or DLB step, linear warm-up then cosine decay per
 /// step, label smoothing, crop/flip and MixUp/CutMix, mixed bf16, EMA, checkpoints and resume.
 /// </summary>
 /// <remarks>
@@ -28,9 +31,16 @@ public sealed class Trainer : IDisposable
     private WarmupCosineSchedule? _schedule;
     private long _stepsPerEpoch;
     private EpochPlan _plan = new();
-    private readonly LastMiniBatchDistillation? _dlb;
+    private readonly ITrainingStep _step;
+
+    /// <summary>Prepares training of <paramref name="model"/> (already on its device; float32 for mixed precision) on
+    /// its <see cref="ImageClassifier.NumClasses"/> classes.</summary>
+    /// <exception cref="ArgumentException">The model has fewer than 2 classes, or the options are inconsistent.</exception>
+    public Trainer(ImageClassifier model, TrainerOptions options)
+        : this(model, checked((int)(model ?? throw new ArgumentNullException(nameof(model))).NumClasses), options) { }
 
     /// <summary>Prepares training of <paramref name="model"/> (already on its device; float32 for mixed precision).</summary>
+    /// <exception cref="ArgumentException">Fewer than 2 classes, or the options are inconsistent.</exception>
     public Trainer(nn.Module<Tensor, Tensor> model, int classes, TrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -43,19 +53,23 @@ public sealed class Trainer : IDisposable
         _model = model;
         _classes = classes;
         Options = options;
-        Optimizer = BuildOptimizer(model, options);
-        if (options.EmaDecay is { } decay) Ema = new ExponentialMovingAverage(model, decay);
-        if (options.DlbAlpha is { } alpha)
+        if (options.DlbAlpha is not null)
         {
             if (options.SamRho > 0 || options.AccumulationSteps != 1)
                 throw new ArgumentException("DLB self-distillation cannot be combined with SAM or gradient accumulation", nameof(options));
-            _dlb = new LastMiniBatchDistillation(options.DlbTemperature, alpha);
+            if (options.Mix is not null)
+                throw new ArgumentException("DLB self-distillation trains on hard labels: it cannot be combined with MixUp/CutMix (TrainerOptions.Mix)", nameof(options));
         }
+        var optimizer = (options.OptimizerFactory ?? TrainerOptimizers.Recipe)(model, options)
+            ?? throw new ArgumentException("TrainerOptions.OptimizerFactory returned null", nameof(options));
+        Optimizer = options.SamRho > 0 ? new SharpnessAwareMinimization(optimizer, options.SamRho) : optimizer;
+        if (options.EmaDecay is { } decay) Ema = new ExponentialMovingAverage(model, decay);
+        _step = TrainingSteps.For(new StepContext(model, Optimizer, options, classes));
     }
 
     /// <summary>The options.</summary>
     public TrainerOptions Options { get; }
-    /// <summary>The optimizer stack (SAM → AGC → SGD, as configured).</summary>
+    /// <summary>The optimizer stack (SAM → the factory's optimizer, by default AGC → SGD).</summary>
     public optim.Optimizer Optimizer { get; }
     /// <summary>The EMA of the weights, when enabled.</summary>
     public ExponentialMovingAverage? Ema { get; }
@@ -67,14 +81,6 @@ public sealed class Trainer : IDisposable
     public event Action<StepProgress>? StepCompleted;
     /// <summary>Called after every epoch.</summary>
     public event Action<EpochMetrics>? EpochCompleted;
-
-    private static optim.Optimizer BuildOptimizer(nn.Module model, TrainerOptions o)
-    {
-        optim.Optimizer opt = o.ClipFactor is { } lambda
-            ? NFNetRecipe.CreateSgdAgc(model, o.PeakLearningRate, o.WeightDecay, lambda, clipSkipInitGain: o.ClipSkipInitGain)
-            : optim.SGD(model.parameters(), o.PeakLearningRate, momentum: NFNetRecipe.Momentum, nesterov: true, weight_decay: o.WeightDecay);
-        return o.SamRho > 0 ? new SharpnessAwareMinimization(opt, o.SamRho) : opt;
-    }
 
     /// <summary>Restores model, optimizer, EMA and counters from <paramref name="path"/> (call before <see cref="Fit"/>).</summary>
     public CheckpointInfo Resume(string path)
@@ -96,7 +102,6 @@ public sealed class Trainer : IDisposable
         var total = checked((int)(_stepsPerEpoch * o.Epochs));
         var warmup = Math.Min(total, (int)Math.Round(o.WarmupEpochs * _stepsPerEpoch));
         _schedule = new WarmupCosineSchedule(Optimizer, warmup, total, currentStep: (int)Step);
-        var computeType = Precision.ComputeType(o.Precision);
         var device = _model.parameters().First().device;
 
         for (var epoch = (int)(Step / _stepsPerEpoch); epoch < o.Epochs; epoch++)
@@ -104,6 +109,8 @@ public sealed class Trainer : IDisposable
             if (o.MaxSteps is { } max && Step >= max) break;
             _model.train();
             _plan = o.Plan?.Invoke(epoch) ?? new EpochPlan();
+            if (o.DlbAlpha is not null && _plan.Mix is not null)
+                throw new InvalidOperationException($"the progressive-learning plan sets MixUp/CutMix for epoch {epoch + 1}, but DLB self-distillation trains on hard labels");
             var clock = Stopwatch.StartNew();
             double lossSum = 0, correct = 0, seen = 0;
             var indexInEpoch = 0L;
@@ -115,7 +122,7 @@ public sealed class Trainer : IDisposable
                 using var scope = NewDisposeScope();
                 if (indexInEpoch++ < skip) continue;
                 if (o.MaxSteps is { } m && Step >= m) break;
-                var (loss, acc) = TrainStep(images, labels, computeType, device);
+                var (loss, acc) = TrainStep(images, labels, device);
                 lossSum += loss * labels.shape[0];
                 correct += acc * labels.shape[0];
                 seen += labels.shape[0];
@@ -141,91 +148,13 @@ public sealed class Trainer : IDisposable
         return _history;
     }
 
-    private (double Loss, double Accuracy) TrainStep(Tensor images, Tensor labels, ScalarType computeType, Device device)
+    private (double Loss, double Accuracy) TrainStep(Tensor images, Tensor labels, Device device)
     {
-        var o = Options;
-        manual_seed(DeterministicSeed.Combine(o.Seed, Step, 17));
-        var random = new Random(DeterministicSeed.Combine(o.Seed, Step));
-        var x = images.to(device);
-        var y = labels.to(device);
-        var augment = _plan.Augment ?? o.Augment;
-        var mix = _plan.Mix ?? o.Mix;
-        var smoothing = _plan.LabelSmoothing ?? o.LabelSmoothing;
-        if (augment is not null) x = augment.Apply(x, random);
-        x = ResizeToPlan(x);
-        Tensor targets;
-        if (mix is not null) (x, targets) = mix.Apply(x, y, _classes, random);
-        else targets = nn.functional.one_hot(y, _classes).to(ScalarType.Float32);
-        if (smoothing > 0) targets = SoftTargets.Smooth(targets, smoothing);
-        x = x.to(computeType);
-
-        if (_dlb is not null) return DlbStep(images, x, y, augment, random, computeType, device);
-
-        double accuracy = 0;
-        Tensor Closure()
-        {
-            Tensor? total = null;
-            var micro = o.AccumulationSteps;
-            var size = x.shape[0] / micro;
-            long right = 0;
-            for (var i = 0; i < micro; i++)
-            {
-                var xb = micro == 1 ? x : x.narrow(0, i * size, size);
-                var tb = micro == 1 ? targets : targets.narrow(0, i * size, size);
-                var logits = _model.call(xb);
-                var loss = SoftTargets.CrossEntropy(logits, tb);
-                (micro == 1 ? loss : loss / micro).backward();
-                right += logits.argmax(1).eq(micro == 1 ? y : y.narrow(0, i * size, size)).sum().ToInt64();
-                total = total is null ? loss.detach() / micro : total + loss.detach() / micro;
-            }
-            accuracy = (double)right / x.shape[0];
-            return total!;
-        }
-
-        Optimizer.zero_grad();
-        double lossValue;
-        if (Optimizer is SharpnessAwareMinimization) lossValue = Finite(Optimizer.step(Closure));
-        else
-        {
-            lossValue = Finite(Closure()); // checked before the step: a NaN loss never reaches the weights
-            Optimizer.step();
-        }
+        manual_seed(DeterministicSeed.Combine(Options.Seed, Step, 17));
+        var random = new Random(DeterministicSeed.Combine(Options.Seed, Step));
+        var result = _step.Run(new StepBatch(images, images.to(device), labels.to(device), random, _plan, Step));
         Ema?.Update(_model);
-        return (lossValue, accuracy);
-    }
-
-    private (double Loss, double Accuracy) DlbStep(Tensor images, Tensor x, Tensor y, RandomCropFlip? augment, Random random,
-        ScalarType computeType, Device device)
-    {
-        Optimizer.zero_grad();
-        var logits = _model.call(x);
-        Tensor? previousNow = null;
-        if (_dlb!.Previous is { } prev)
-        {
-            var view = prev.Images.to(device);
-            if (augment is not null) view = augment.Apply(view, random);    // a second, independent view
-            view = ResizeToPlan(view);
-            previousNow = _model.call(view.to(computeType));
-        }
-        var loss = _dlb.Loss(logits, y, previousNow);
-        var value = Finite(loss);
-        loss.backward();
-        Optimizer.step();
-        _dlb.Remember(images, y, logits);
-        Ema?.Update(_model);
-        return (value, logits.argmax(1).eq(y).to(ScalarType.Float32).mean().ToDouble());
-    }
-
-    /// <summary>Resizes a batch (bilinear) to the epoch plan's image size, if it sets one that differs.</summary>
-    private Tensor ResizeToPlan(Tensor x) =>
-        _plan.ImageSize is { } size && (x.shape[2] != size || x.shape[3] != size)
-            ? nn.functional.interpolate(x, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false)
-            : x;
-
-    private double Finite(Tensor loss)
-    {
-        var v = loss.ToDouble();
-        return double.IsFinite(v) ? v : throw new TrainingDivergedException(Step, v);
+        return result;
     }
 
     /// <summary>Top-1/top-5 accuracy and mean cross-entropy on <paramref name="data"/> (eval mode, no gradients).</summary>
@@ -238,8 +167,9 @@ public sealed class Trainer : IDisposable
         _model.eval();
         double top1 = 0, top5 = 0, loss = 0;
         long count = 0;
-        using (no_grad())
+        try
         {
+            using var _ = no_grad();
             foreach (var (images, labels) in data.Batches(Options.EvalBatchSize, shuffle: false))
             {
                 using var ownedImages = images;
@@ -254,19 +184,22 @@ public sealed class Trainer : IDisposable
                 count += labels.shape[0];
             }
         }
-        if (wasTraining) _model.train();
+        finally
+        {
+            if (wasTraining) _model.train(); // also when evaluation throws: the next step must not run in eval mode
+        }
         return new EvaluationResult(top1 / count, top5 / count, loss / count, count);
     }
 
     /// <summary>Writes a checkpoint now.</summary>
     public void SaveCheckpoint(string path, int epoch) =>
         TrainingCheckpoint.Save(path, _model, Optimizer, Ema, new CheckpointInfo(epoch, Step, Ema?.UpdateCount ?? 0, _model.GetName(),
-            _model is NfNet.Models.NFNet n ? System.Text.Json.JsonSerializer.Serialize(n.Config) : null, Options.Seed));
+            _model is ImageClassifier c ? System.Text.Json.JsonSerializer.Serialize(c.Configuration, c.Configuration.GetType()) : null, Options.Seed));
 
     /// <inheritdoc />
     public void Dispose()
     {
         Ema?.Dispose();
-        _dlb?.Dispose();
+        _step.Dispose();
     }
 }

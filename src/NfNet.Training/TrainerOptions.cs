@@ -18,7 +18,11 @@ public sealed record TrainerOptions
     public double WarmupEpochs { get; init; } = 0.5;
     /// <summary>Weight decay on conv/linear weights, added after clipping.</summary>
     public double WeightDecay { get; init; } = 5e-5;
-    /// <summary>AGC λ; null disables AGC (plain SGD, for comparisons).</summary>
+    /// <summary>Builds the optimizer for the model (the learning-rate schedule drives every group's rate from its initial
+    /// value as the peak). Null (default) is <see cref="TrainerOptimizers.Recipe"/>: the paper's AGC-SGD. Do not return a
+    /// SAM optimizer: set <see cref="SamRho"/>, and the trainer wraps the factory's optimizer in SAM and runs SAM's step.</summary>
+    public Func<TorchSharp.torch.nn.Module, TrainerOptions, TorchSharp.torch.optim.Optimizer>? OptimizerFactory { get; init; }
+    /// <summary>AGC λ of the default optimizer; null disables AGC (plain SGD, for comparisons).</summary>
     public double? ClipFactor { get; init; } = 0.02;
     /// <summary>Clip the zero-initialised <c>skipinit_gain</c> scalars (false for short runs).</summary>
     public bool ClipSkipInitGain { get; init; }
@@ -44,8 +48,9 @@ public sealed record TrainerOptions
     public int EvalBatchSize { get; init; } = 1000;
     /// <summary>DLB self-distillation weight α (1 in the paper); null (default) for none. With DLB every step also
     /// re-forwards the previous batch (a second augmented view) and adds α·τ²·KL to its previous logits; the loss is
-    /// hard-label CE as in the official code, so label smoothing and MixUp/CutMix are not applied; SAM and gradient
-    /// accumulation are not combined with it, and a resumed run starts without a previous batch.</summary>
+    /// hard-label CE as in the official code, so label smoothing is not applied, and MixUp/CutMix (here or in a
+    /// <see cref="Plan"/>) is refused with an exception, as are SAM and gradient accumulation; a resumed run starts
+    /// without a previous batch.</summary>
     public double? DlbAlpha { get; init; }
     /// <summary>DLB temperature τ (3 in the paper).</summary>
     public double DlbTemperature { get; init; } = 3.0;

@@ -139,11 +139,13 @@ public sealed class NFNetModelTests
 
     public static TheoryData<NFNetConfig, string> InvalidConfigs => new()
     {
-        { TestFixtures.TinyConfig with { Widths = new[] { 32, 64, 80, 128 } }, "not divisible by the group width" },
-        { TestFixtures.TinyConfig with { Widths = new[] { 32, 64, 100, 128 } }, "not a multiple of the channel divisor" },
+        // Widths are rounded as timm rounds them (RoundedConfigParityTests); what stays invalid after rounding is refused.
+        { TestFixtures.TinyConfig with { Widths = new[] { 32, 64, 80, 128 }, GroupWidth = 12 }, "cannot be split into 3 groups" },
+        { TestFixtures.TinyConfig with { GroupWidth = 128 }, "smaller than the group width 128" },
+        { TestFixtures.TinyConfig with { WidthFactor = 0 }, "WidthFactor" },
         { TestFixtures.TinyConfig with { Depths = new[] { 1, 2, 3 } }, "one depth per stage" },
         { TestFixtures.TinyConfig with { Depths = new[] { 1, 0, 3, 2 } }, "depth must be positive" },
-        { TestFixtures.TinyConfig with { StemWidth = 12 }, "multiple of 8" },
+        { TestFixtures.TinyConfig with { StemWidth = 2, ChannelDivisor = 2 }, "at least 8 after rounding" },
         { TestFixtures.TinyConfig with { NumClasses = -1 }, "NumClasses" },
         { TestFixtures.TinyConfig with { InChannels = 0 }, "InChannels" },
         { TestFixtures.TinyConfig with { DropRate = 1.0 }, "DropRate" },

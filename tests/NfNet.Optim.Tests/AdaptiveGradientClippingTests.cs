@@ -199,9 +199,9 @@ public sealed class AdaptiveGradientClippingTests
     {
         using var model = NFNet.Create("F0", device: META);
         var all = model.named_parameters().Count();
-        var deepMind = AgcParameters.ForNFNet(model).Select(p => p.Name).ToList();
-        var timm = AgcParameters.ForNFNet(model, ClassifierExclusion.TimmWeightAndBias).Select(p => p.Name).ToList();
-        var noGains = AgcParameters.ForNFNet(model, clipSkipInitGain: false).Select(p => p.Name).ToList();
+        var deepMind = AgcParameters.ForModel(model).Select(p => p.Name).ToList();
+        var timm = AgcParameters.ForModel(model, ClassifierExclusion.TimmWeightAndBias).Select(p => p.Name).ToList();
+        var noGains = AgcParameters.ForModel(model, clipResidualGains: false).Select(p => p.Name).ToList();
         Assert.Equal(all - 1, deepMind.Count);
         Assert.DoesNotContain("head.fc.weight", deepMind);
         Assert.Contains("head.fc.bias", deepMind);

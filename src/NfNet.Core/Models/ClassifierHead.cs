@@ -1,4 +1,5 @@
 using NfNet.Devices;
+using NfNet.Internal;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -42,7 +43,7 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
         if (numClasses < 0) throw new InvalidNFNetConfigException($"num_classes must be >= 0, got {numClasses}", nameof(numClasses));
         var old = fc;
         fc = CreateClassifier(NumFeatures, numClasses, device);
-        _internal_submodules["fc"] = fc; // replace in place: keeps the state-dict order (register_module refuses a second "fc")
+        TorchSharpInternals.ReplaceSubmodule(this, "fc", fc);
         NumClasses = numClasses;
         old.Dispose();
     }

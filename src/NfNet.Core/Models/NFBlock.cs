@@ -16,7 +16,7 @@ namespace NfNet.Models;
 /// <c>skipinit_gain</c> is a learnable scalar initialised to 0, so every block starts as the identity (or the
 /// shortcut conv). Module and parameter names are timm's.
 /// </summary>
-public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted
+public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualBlock
 {
     // Field order is state-dict order: skipinit_gain (own parameter) first, then the children as timm registers them.
     private Parameter skipinit_gain;
@@ -56,6 +56,9 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted
 
     /// <summary>The block's constants (channels, stride, groups, beta, alpha, drop rate).</summary>
     public NFBlockSpec Spec { get; }
+
+    /// <inheritdoc />
+    public string BlockName => Spec.Name;
 
     /// <summary>The learnable residual gain (0-dim, init 0).</summary>
     public Parameter SkipInitGain => skipinit_gain;

@@ -34,7 +34,7 @@ public sealed record NFBlockSpec(
         config.Validate();
         var specs = new List<NFBlockSpec>(config.BlockCount);
         var expectedVar = 1.0;
-        var inChannels = config.StemWidth;
+        var inChannels = config.StemChannels;
         var global = 0;
         for (var s = 0; s < config.Depths.Count; s++)
         {
@@ -43,12 +43,12 @@ public sealed record NFBlockSpec(
             {
                 var stride = b == 0 && s > 0 ? 2 : 1; // the stem already has stride 4
                 specs.Add(new NFBlockSpec(
-                    $"stages.{s}.{b}", s, b, global, inChannels, config.Widths[s], mid, mid / config.GroupWidth, stride,
+                    $"stages.{s}.{b}", s, b, global, inChannels, config.StageWidth(s), mid, config.Groups(s), stride,
                     Beta: 1.0 / Math.Sqrt(expectedVar), config.Alpha, config.SeWidth(s),
                     StochasticDepth.RateForBlock(config.StochasticDepthRate, global, config.BlockCount, config.StochasticDepthMode)));
                 if (b == 0) expectedVar = 1.0;
                 expectedVar += config.Alpha * config.Alpha;
-                inChannels = config.Widths[s];
+                inChannels = config.StageWidth(s);
                 global++;
             }
         }

@@ -18,7 +18,7 @@ namespace NfNet.Models;
 /// <c>stages.0.0.attn_last.fc1.weight</c>, <c>final_conv.gain</c>, <c>head.fc.bias</c>, …).
 /// Pass <c>torch.META</c> as the device to build a full-size model without allocating its weights.
 /// </remarks>
-public sealed class NFNet : nn.Module<Tensor, Tensor>
+public sealed class NFNet : ImageClassifier, IResidualTrunk
 {
     private NFStem stem;
     private Sequential stages;
@@ -44,7 +44,7 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
         for (var s = 0; s < config.Depths.Count; s++)
             stageModules.Add(nn.Sequential(_blocks.Where(b => b.Spec.Stage == s).Cast<nn.Module<Tensor, Tensor>>().ToArray()));
         stages = nn.Sequential(stageModules.ToArray());
-        final_conv = config.Conv(config.Widths[^1], config.NumFeatures, 1, device: device);
+        final_conv = config.Conv(config.StageWidth(config.Widths.Count - 1), config.NumFeatures, 1, device: device);
         final_act = new ScaledActivation(config.Activation);
         head = new ClassifierHead(config.NumFeatures, config.NumClasses, config.DropRate, device);
         RegisterComponents();
@@ -82,10 +82,33 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
     public ClassifierHead Head => head;
 
     /// <summary>Classifier outputs (0 when there is no classifier).</summary>
-    public long NumClasses => head.NumClasses;
+    public override long NumClasses => head.NumClasses;
 
     /// <summary>Width of the pooled features.</summary>
-    public int NumFeatures => Config.NumFeatures;
+    public override int NumFeatures => Config.NumFeatures;
+
+    /// <summary>Input image channels.</summary>
+    public override int InChannels => Config.InChannels;
+
+    /// <summary>The <see cref="NFNetConfig"/> (as <see cref="Config"/>).</summary>
+    public override object Configuration => Config;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("head.fc");
+
+    /// <summary>Every block's <c>skipinit_gain</c> (initialised to 0), with its state-dict name.</summary>
+    public override IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>
+        _blocks.Select(b => ($"{b.Spec.Name}.skipinit_gain", b.SkipInitGain)).ToArray();
+
+    /// <inheritdoc />
+    public Tensor ForwardStem(Tensor images)
+    {
+        CheckInput(images);
+        return stem.forward(images);
+    }
+
+    /// <inheritdoc />
+    IReadOnlyList<IResidualBlock> IResidualTrunk.ResidualBlocks => _blocks;
 
     /// <summary>Logits [N, classes] for images [N, C, H, W] (pooled features [N, F] with no classifier).</summary>
     /// <exception cref="InvalidInputException">Not a 4-D floating tensor with the configured channel count.</exception>
@@ -99,7 +122,7 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
     /// The trunk: <c>final_act(final_conv(stages(stem(x))))</c>, [N, F, H/32, W/32] (ceil), before pooling.
     /// </summary>
     /// <exception cref="InvalidInputException">Not a 4-D floating tensor with the configured channel count.</exception>
-    public Tensor forward_features(Tensor input)
+    public override Tensor forward_features(Tensor input)
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
@@ -122,28 +145,27 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The head on trunk features: logits, or with <paramref name="preLogits"/> the pooled features [N, F].</summary>
-    public Tensor forward_head(Tensor features, bool preLogits = false) => head.forward(features, preLogits);
+    public override Tensor forward_head(Tensor features, bool preLogits = false) => head.forward(features, preLogits);
 
     /// <summary>Replaces the classifier by a fresh one with <paramref name="numClasses"/> outputs (0 removes it).</summary>
     /// <remarks>The new layer is created on the device and dtype of the current trunk.</remarks>
-    public void ResetClassifier(int numClasses)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> is negative.</exception>
+    public override void ResetClassifier(int numClasses)
     {
+        CheckClassCount(numClasses);
         var reference = final_conv.Weight;
         head.Reset(numClasses, reference.device);
         if (head.Fc is Linear linear && linear.weight!.dtype != reference.dtype) head.Fc.to(reference.dtype);
     }
-
-    /// <summary>Total number of parameter elements.</summary>
-    public long ParameterCount() => parameters().Sum(p => p.numel());
 
     /// <summary>
     /// Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image:
     /// every convolution, the SE FCs and the classifier (biases, activations and pooling are not counted), as
     /// DeepMind's <c>count_flops</c> reports them (F0 at 256 px: 12.38 B).
     /// </summary>
-    public long CountMacs(int height, int width)
+    public override long CountMacs(int height, int width)
     {
-        if (height <= 0 || width <= 0) throw new ArgumentOutOfRangeException(nameof(height), $"image size must be positive, got {height}x{width}");
+        CheckImageSize(height, width);
         var (stemMacs, sh, sw) = stem.CountMacs(height, width);
         var (blockMacs, h, w) = MacCount.OfChain(_blocks, sh, sw);
         return stemMacs + blockMacs + final_conv.CountMacs(h, w) + head.CountMacs();
@@ -163,7 +185,7 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
         sb.AppendLine($"  MACs @ {res}px      {CountMacs(res, res) / 1e9:F2} B");
         sb.AppendLine($"  train/eval px     {Config.TrainResolution}/{Config.EvalResolution}, dropout {Config.DropRate}, stochastic depth {Config.StochasticDepthRate}, RandAugment {Config.RandAugment}");
         var (_, h, w) = stem.CountMacs(res, res);
-        sb.AppendLine($"  stem              {Config.InChannels} -> {Config.StemWidth} ch, {h}x{w}");
+        sb.AppendLine($"  stem              {Config.InChannels} -> {Config.StemChannels} ch, {h}x{w}");
         for (var s = 0; s < StageCount; s++)
         {
             var blocks = _blocks.Where(b => b.Spec.Stage == s).ToArray();
@@ -172,7 +194,7 @@ public sealed class NFNet : nn.Module<Tensor, Tensor>
             var betas = string.Join(" ", blocks.Select(b => b.Spec.Beta.ToString("F4")));
             sb.AppendLine($"  stage {s}           {blocks.Length} blocks, {first.InChannels} -> {first.OutChannels} ch (mid {first.MidChannels}, {first.Groups} groups), stride {first.Stride}, {h}x{w}, beta {betas}");
         }
-        sb.AppendLine($"  final_conv        {Config.Widths[^1]} -> {Config.NumFeatures} ch, {h}x{w}");
+        sb.AppendLine($"  final_conv        {Config.StageWidth(Config.Widths.Count - 1)} -> {Config.NumFeatures} ch, {h}x{w}");
         sb.Append($"  head              pool -> dropout {Config.DropRate} -> linear {Config.NumFeatures} -> {NumClasses}");
         return sb.ToString();
     }

@@ -79,20 +79,45 @@ public sealed record NFNetConfig
     /// <summary>Whether blocks have the second grouped 3×3 conv (<c>conv2b</c>) of NFNet-F. F: true.</summary>
     public bool ExtraConv { get; init; } = true;
 
-    /// <summary>Channel rounding divisor for the SE width (timm's <c>ch_div</c>). F: 8.</summary>
+    /// <summary>Channel rounding divisor (timm's <c>ch_div</c>): stage, stem, feature and bottleneck widths are rounded
+    /// to multiples of it, as timm builds them. F: 8.</summary>
     public int ChannelDivisor { get; init; } = 8;
 
-    /// <summary>Channels of <c>final_conv</c>, i.e. of the pooled features.</summary>
-    public int NumFeatures => (int)(Widths[^1] * FinalWidthMultiplier);
+    /// <summary>Width multiplier applied to the stage, stem and feature widths before rounding (timm's
+    /// <c>width_factor</c>). F: 1.</summary>
+    public double WidthFactor { get; init; } = 1.0;
+
+    /// <summary>Channels of <c>final_conv</c>, i.e. of the pooled features: timm's
+    /// <c>make_divisible(width_factor · int(widths[-1] · final multiplier), ch_div)</c>.</summary>
+    public int NumFeatures => Channels.MakeDivisible(WidthFactor * (int)(Widths[^1] * FinalWidthMultiplier), ChannelDivisor);
 
     /// <summary>Total number of blocks.</summary>
     public int BlockCount => Depths.Sum();
 
-    /// <summary>Bottleneck width of stage <paramref name="stage"/>'s blocks.</summary>
-    public int MidWidth(int stage) => Channels.MakeDivisible(Widths[stage] * BottleneckRatio, ChannelDivisor);
+    /// <summary>Output width of stage <paramref name="stage"/> as built: <c>make_divisible(widths[s] · width_factor, ch_div)</c>
+    /// (timm <c>NormFreeNet</c>).</summary>
+    public int StageWidth(int stage) => Channels.MakeDivisible(Widths[stage] * WidthFactor, ChannelDivisor);
+
+    /// <summary>Width of the stem's last conv as built: <c>make_divisible(stem_chs · width_factor, ch_div)</c>.</summary>
+    public int StemChannels => Channels.MakeDivisible(StemWidth * WidthFactor, ChannelDivisor);
+
+    /// <summary>
+    /// Bottleneck width of stage <paramref name="stage"/>'s blocks, as timm's <c>NormFreeBlock</c> computes it:
+    /// <c>mid = make_divisible(out · bottle_ratio, ch_div)</c>, <c>groups = mid // group_size</c>, and when the group
+    /// size is a multiple of <c>ch_div</c>, <c>mid = group_size · groups</c>.
+    /// </summary>
+    public int MidWidth(int stage)
+    {
+        var mid = Channels.MakeDivisible(StageWidth(stage) * BottleneckRatio, ChannelDivisor);
+        return GroupWidth % ChannelDivisor == 0 ? GroupWidth * (mid / GroupWidth) : mid;
+    }
+
+    /// <summary>Groups of stage <paramref name="stage"/>'s grouped 3×3 convs: the rounded bottleneck width over the group
+    /// width, rounded down (timm: <c>mid_chs // group_size</c>).</summary>
+    public int Groups(int stage) => Channels.MakeDivisible(StageWidth(stage) * BottleneckRatio, ChannelDivisor) / GroupWidth;
 
     /// <summary>Squeeze-Excite hidden width of stage <paramref name="stage"/>'s blocks (timm: <c>make_divisible(C·r, 8, round_limit=0)</c>).</summary>
-    public int SeWidth(int stage) => Channels.MakeDivisible(Widths[stage] * SeRatio, ChannelDivisor, roundLimit: 0.0);
+    public int SeWidth(int stage) => Channels.MakeDivisible(StageWidth(stage) * SeRatio, ChannelDivisor, roundLimit: 0.0);
 
     /// <summary>
     /// Checks that the configuration describes a buildable network.
@@ -115,17 +140,21 @@ public sealed record NFNetConfig
         if (!(BottleneckRatio > 0)) Fail(nameof(BottleneckRatio), $"must be positive, got {BottleneckRatio}");
         if (!(SeRatio > 0)) Fail(nameof(SeRatio), $"must be positive, got {SeRatio}");
         if (ChannelDivisor <= 0) Fail(nameof(ChannelDivisor), $"must be positive, got {ChannelDivisor}");
+        if (!(WidthFactor > 0)) Fail(nameof(WidthFactor), $"must be positive, got {WidthFactor}");
+        // Validated after rounding, as timm builds: the rounded widths must give a valid grouped convolution.
         for (var s = 0; s < Widths.Count; s++)
         {
-            var exact = Widths[s] * BottleneckRatio;
+            var groups = Groups(s);
             var mid = MidWidth(s);
-            if (Math.Abs(exact - mid) > 1e-9)
-                Fail(nameof(Widths), $"stage {s}: bottleneck width {Widths[s]} × {BottleneckRatio} = {exact} is not a multiple of the channel divisor {ChannelDivisor}");
-            if (mid % GroupWidth != 0)
-                Fail(nameof(GroupWidth), $"stage {s}: bottleneck width {mid} (= width {Widths[s]} × {BottleneckRatio}) is not divisible by the group width {GroupWidth}");
+            if (groups < 1)
+                Fail(nameof(GroupWidth), $"stage {s}: the rounded bottleneck width {Channels.MakeDivisible(StageWidth(s) * BottleneckRatio, ChannelDivisor)} " +
+                    $"(width {StageWidth(s)} × {BottleneckRatio}, rounded to a multiple of {ChannelDivisor}) is smaller than the group width {GroupWidth}");
+            else if (mid % groups != 0)
+                Fail(nameof(GroupWidth), $"stage {s}: bottleneck width {mid} cannot be split into {groups} groups of the group width {GroupWidth} " +
+                    $"(choose a group width that is a multiple of the channel divisor {ChannelDivisor}, as timm then corrects the width)");
         }
-        if (StemWidth < 8 || StemWidth % 8 != 0)
-            Fail(nameof(StemWidth), $"the deep-quad stem uses width/8, /4, /2: expected a positive multiple of 8, got {StemWidth}");
+        if (StemChannels < 8)
+            Fail(nameof(StemWidth), $"the deep-quad stem uses width/8, /4, /2: expected at least 8 after rounding, got {StemChannels}");
         if (!(Alpha > 0)) Fail(nameof(Alpha), $"must be positive, got {Alpha}");
         if (!(FinalWidthMultiplier > 0) || NumFeatures <= 0) Fail(nameof(FinalWidthMultiplier), $"must give a positive feature width, got {FinalWidthMultiplier}");
         if (NumClasses < 0) Fail(nameof(NumClasses), $"must be >= 0 (0 = no classifier), got {NumClasses}");
@@ -140,6 +169,6 @@ public sealed record NFNetConfig
 
     /// <summary>A one-line description: name, widths, depths, stem, groups, classes.</summary>
     public override string ToString() =>
-        $"{Name}: widths [{string.Join(", ", Widths)}], depths [{string.Join(", ", Depths)}], stem {StemWidth}, group width {GroupWidth}, " +
+        $"{Name}: widths [{string.Join(", ", Enumerable.Range(0, Widths.Count).Select(StageWidth))}], depths [{string.Join(", ", Depths)}], stem {StemChannels}, group width {GroupWidth}, " +
         $"features {NumFeatures}, {Activation}, {InChannels} → {NumClasses}";
 }

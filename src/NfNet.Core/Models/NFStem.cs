@@ -22,7 +22,7 @@ public sealed class NFStem : nn.Module<Tensor, Tensor>
     /// <summary>Builds the stem of <paramref name="config"/>.</summary>
     public NFStem(NFNetConfig config, Device? device = null) : base(nameof(NFStem))
     {
-        var w = config.StemWidth;
+        var w = config.StemChannels;
         conv1 = config.Conv(config.InChannels, w / 8, 3, stride: 2, device: device);
         act2 = new ScaledActivation(config.Activation);
         conv2 = config.Conv(w / 8, w / 4, 3, device: device);

@@ -14,7 +14,8 @@ public sealed record BlockSignal(string Block, int Depth, double AverageChannelS
     double ResidualBranchVariance);
 
 /// <summary>
-/// Measures signal propagation through an NFNet on a batch, as in the NF-ResNet paper's SPPs: for each residual block,
+/// Measures signal propagation through a residual network (an NFNet, an NF-ResNet, or any <see cref="ImageClassifier"/>
+/// that is an <see cref="IResidualTrunk"/>) on a batch, as in the NF-ResNet paper's SPPs: for each residual block,
 /// the average channel squared mean and average channel variance of its output, and the residual branch's average
 /// channel variance. In a well-scaled NF network the output variance grows by about α² per block and resets at each
 /// transition, and the squared mean stays small. Runs in eval mode without gradients, in float32.
@@ -23,12 +24,14 @@ public static class SignalPropagation
 {
     /// <summary>The statistics of every block of <paramref name="model"/> on <paramref name="images"/>.</summary>
     /// <exception cref="InvalidInputException">The images do not fit the model.</exception>
-    public static IReadOnlyList<BlockSignal> Measure(NFNet model, Tensor images)
+    /// <remarks>The paper plots the network at initialisation (Figure 1); measure a freshly built model for that, and the
+    /// trained one beside it (<see cref="TrainingPlots.SaveSignalPropagation(IReadOnlyList{BlockSignal}, string, IReadOnlyList{BlockSignal}?, int, int)"/>).</remarks>
+    public static IReadOnlyList<BlockSignal> Measure<TModel>(TModel model, Tensor images) where TModel : ImageClassifier, IResidualTrunk
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(images);
-        if (images.dim() != 4 || images.shape[1] != model.Config.InChannels)
-            throw new InvalidInputException($"signal propagation needs images [N, {model.Config.InChannels}, H, W], got " +
+        if (images.dim() != 4 || images.shape[1] != model.InChannels)
+            throw new InvalidInputException($"signal propagation needs images [N, {model.InChannels}, H, W], got " +
                 $"[{string.Join(", ", images.shape)}]", nameof(images));
         var wasTraining = model.training;
         model.eval();
@@ -38,14 +41,14 @@ public static class SignalPropagation
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             var weightType = model.parameters().First().dtype;
-            var x = model.Stem.call(images.to(weightType));
+            var x = model.ForwardStem(images.to(weightType));
             var depth = 0;
-            foreach (var block in model.Blocks)
+            foreach (var block in model.ResidualBlocks)
             {
                 var (output, branch) = block.ForwardWithBranch(x);
                 var (sqMean, variance) = Stats(output);
                 var (_, branchVariance) = Stats(branch);
-                result.Add(new BlockSignal(block.Spec.Name, ++depth, sqMean, variance, branchVariance));
+                result.Add(new BlockSignal(block.BlockName, ++depth, sqMean, variance, branchVariance));
                 x = output;
             }
         }

@@ -27,28 +27,57 @@ public static class TrainingPlots
         Save(plot, path, width, height);
     }
 
-    /// <summary>The signal-propagation plot: per block, average channel squared mean, average channel variance and
-    /// residual-branch variance (log scale).</summary>
-    public static void SaveSignalPropagation(IReadOnlyList<BlockSignal> signals, string path, int width = 900, int height = 500)
+    /// <summary>
+    /// The signal-propagation plot (Brock et al. 2021a, Figure 1): per residual block (integer ticks), the log10 of the
+    /// average channel squared mean, the average channel variance and the residual-branch variance. With
+    /// <paramref name="atInitialisation"/>, the same network at initialisation (the paper's plot) is drawn dashed beside
+    /// the trained one (solid). The legend sits outside the data, to the right.
+    /// </summary>
+    /// <exception cref="ArgumentException">No blocks, or the two measurements have different block counts.</exception>
+    public static void SaveSignalPropagation(IReadOnlyList<BlockSignal> signals, string path,
+        IReadOnlyList<BlockSignal>? atInitialisation = null, int width = 1000, int height = 500)
     {
         ArgumentNullException.ThrowIfNull(signals);
         if (signals.Count == 0) throw new ArgumentException("no blocks to plot", nameof(signals));
+        if (atInitialisation is not null && atInitialisation.Count != signals.Count)
+            throw new ArgumentException($"{atInitialisation.Count} blocks at initialisation but {signals.Count} trained", nameof(atInitialisation));
         var plot = new Plot();
         var depth = signals.Select(s => (double)s.Depth).ToArray();
-        Line(plot, depth, signals.Select(s => Math.Log10(Math.Max(s.AverageChannelSquaredMean, 1e-12))), "log10 avg channel squared mean");
-        Line(plot, depth, signals.Select(s => Math.Log10(Math.Max(s.AverageChannelVariance, 1e-12))), "log10 avg channel variance");
-        Line(plot, depth, signals.Select(s => Math.Log10(Math.Max(s.ResidualBranchVariance, 1e-12))), "log10 residual branch variance");
+        var series = new (string Label, Func<BlockSignal, double> Value, Color Color)[]
+        {
+            ("avg channel squared mean", s => s.AverageChannelSquaredMean, Colors.C0),
+            ("avg channel variance", s => s.AverageChannelVariance, Colors.C1),
+            ("residual branch variance", s => s.ResidualBranchVariance, Colors.C2),
+        };
+        var trainedSuffix = atInitialisation is null ? "" : " (trained)";
+        foreach (var (label, value, color) in series)
+        {
+            var trained = Line(plot, depth, signals.Select(s => Log10(value(s))), label + trainedSuffix);
+            trained.Color = color;
+            if (atInitialisation is null) continue;
+            var initial = Line(plot, depth, atInitialisation.Select(s => Log10(value(s))), label + " (at initialisation)");
+            initial.Color = color;
+            initial.LinePattern = LinePattern.Dashed;
+        }
+        // One tick per block, labelled by its position: blocks are discrete, so fractional ticks mean nothing.
+        var step = Math.Max(1, (int)Math.Ceiling(signals.Count / 24.0));
+        var ticks = signals.Where((_, i) => i % step == 0).ToArray();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            ticks.Select(s => (double)s.Depth).ToArray(), ticks.Select(s => s.Depth.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray());
         plot.Title("Signal propagation (per residual block)");
-        plot.XLabel("block");
+        plot.XLabel("residual block");
         plot.YLabel("log10");
-        plot.ShowLegend();
+        plot.ShowLegend(Edge.Right);
         Save(plot, path, width, height);
     }
 
-    private static void Line(Plot plot, double[] xs, IEnumerable<double> ys, string label)
+    private static double Log10(double value) => Math.Log10(Math.Max(value, 1e-12));
+
+    private static ScottPlot.Plottables.Scatter Line(Plot plot, double[] xs, IEnumerable<double> ys, string label)
     {
         var scatter = plot.Add.Scatter(xs, ys.ToArray());
         scatter.LegendText = label;
+        return scatter;
     }
 
     private static void Save(Plot plot, string path, int width, int height)

@@ -14,14 +14,14 @@ namespace NfNet.Models.Baselines;
 /// border gets the extra pixel, which matters for loading TF weights, not for training). Init as automl: conv weights
 /// N(0, 2/fan_out), classifier U(±1/√classes), zero biases. BN momentum 0.01, eps 1e-3 by default.
 /// </summary>
-public sealed class EfficientNetV2 : nn.Module<Tensor, Tensor>
+public sealed class EfficientNetV2 : ImageClassifier
 {
     private readonly GuardedConv2d conv_stem;
     private readonly BatchNorm2d bn1;
     private readonly Sequential blocks;
     private readonly GuardedConv2d conv_head;
     private readonly BatchNorm2d bn2;
-    private readonly Linear? classifier;
+    private Linear? classifier;
     private readonly EfficientNetV2Config _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -55,18 +55,23 @@ public sealed class EfficientNetV2 : nn.Module<Tensor, Tensor>
         blocks = nn.Sequential(list);
         conv_head = new GuardedConv2d(inChannels, config.HeadWidth, 1, device: device);
         bn2 = nn.BatchNorm2d(config.HeadWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
-        if (config.NumClasses > 0)
-        {
-            classifier = nn.Linear(config.HeadWidth, config.NumClasses, device: device);
-            if (!classifier.weight!.is_meta)
-                using (no_grad())
-                {
-                    var bound = 1.0 / Math.Sqrt(config.NumClasses);
-                    nn.init.uniform_(classifier.weight!, -bound, bound);
-                    classifier.bias!.zero_();
-                }
-        }
+        classifier = CreateClassifier(config.NumClasses, device);
         RegisterComponents();
+    }
+
+    // automl's dense initializer: U(±1/√classes) weights, zero bias.
+    private Linear? CreateClassifier(int numClasses, Device? device)
+    {
+        if (numClasses == 0) return null;
+        var linear = nn.Linear(_config.HeadWidth, numClasses, device: device);
+        if (!linear.weight!.is_meta)
+            using (no_grad())
+            {
+                var bound = 1.0 / Math.Sqrt(numClasses);
+                nn.init.uniform_(linear.weight!, -bound, bound);
+                linear.bias!.zero_();
+            }
+        return linear;
     }
 
     /// <summary>EfficientNetV2-S.</summary>
@@ -81,28 +86,54 @@ public sealed class EfficientNetV2 : nn.Module<Tensor, Tensor>
     /// <summary>Dropout before the classifier; progressive learning may raise it stage by stage.</summary>
     public double DropRate { get; set; }
 
-    /// <summary>Number of parameter elements.</summary>
-    public long ParameterCount() => parameters().Sum(p => p.numel());
+    /// <inheritdoc />
+    public override int NumFeatures => _config.HeadWidth;
+    /// <inheritdoc />
+    public override int InChannels => _config.InChannels;
+    /// <inheritdoc />
+    public override long NumClasses => classifier?.out_features ?? 0;
+    /// <inheritdoc />
+    public override object Configuration => _config;
 
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="h"/> × <paramref name="w"/> image (convs, SE and classifier).</summary>
-    public long CountMacs(long h = 224, long w = 224)
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("classifier");
+
+    /// <inheritdoc />
+    public override void ResetClassifier(int numClasses)
     {
+        CheckClassCount(numClasses);
+        var old = classifier;
+        classifier = CreateClassifier(numClasses, conv_stem.Weight.device);
+        ReplaceClassifier("classifier", old, classifier, conv_stem.Weight.dtype);
+    }
+
+    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs, SE and classifier).</summary>
+    public override long CountMacs(int height = 224, int width = 224)
+    {
+        CheckImageSize(height, width);
+        long h = height, w = width;
         var macs = conv_stem.CountMacs(h, w);
         (h, w) = conv_stem.OutputSize(h, w);
         var (blockMacs, oh, ow) = MacCount.OfChain(blocks.children().Cast<IMacCounted>(), h, w);
-        return macs + blockMacs + conv_head.CountMacs(oh, ow) + (long)_config.HeadWidth * _config.NumClasses;
+        return macs + blockMacs + conv_head.CountMacs(oh, ow) + _config.HeadWidth * NumClasses;
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward_features(Tensor input)
     {
         InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, conv_stem.Weight);
         using var scope = NewDisposeScope();
         var x = nn.functional.silu(bn1.call(conv_stem.call(input)));
         x = blocks.call(x);
-        x = nn.functional.silu(bn2.call(conv_head.call(x)));
-        x = x.mean(new long[] { 2, 3 });
-        if (classifier is not null)
+        return nn.functional.silu(bn2.call(conv_head.call(x))).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward_head(Tensor features, bool preLogits = false)
+    {
+        using var scope = NewDisposeScope();
+        var x = features.mean(new long[] { 2, 3 });
+        if (classifier is not null && !preLogits)
         {
             if (training && DropRate > 0) x = nn.functional.dropout(x, DropRate, true);
             x = classifier.call(Precision.Match(x, classifier.weight!.dtype)); // float32 logits from reduced-precision features

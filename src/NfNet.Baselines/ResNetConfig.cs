@@ -51,12 +51,12 @@ public sealed record ResNetConfig
         UseBatchNorm ? nn.BatchNorm2d(channels, BatchNormEps, BatchNormMomentum, device: device) : nn.Identity();
 
     /// <summary>Checks the configuration.</summary>
-    /// <exception cref="InvalidNFNetConfigException">Lengths differ or a size is not positive.</exception>
+    /// <exception cref="InvalidBaselineConfigException">Lengths differ or a size is not positive.</exception>
     public void Validate()
     {
         if (Depths.Count == 0 || Depths.Count != Widths.Count)
-            throw new InvalidNFNetConfigException($"ResNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
+            throw new InvalidBaselineConfigException($"ResNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
         if (Depths.Any(d => d <= 0) || Widths.Any(w => w <= 0) || StemWidth <= 0 || Expansion <= 0 || NumClasses < 0 || InChannels <= 0)
-            throw new InvalidNFNetConfigException($"ResNetConfig '{Name}': sizes must be positive");
+            throw new InvalidBaselineConfigException($"ResNetConfig '{Name}': sizes must be positive");
     }
 }

@@ -13,14 +13,14 @@ namespace NfNet.Models.Baselines;
 /// linear. CoAtNet-0 at 224 has 24,446,292 parameters with this plain head (timm's 768-wide MLP head gives ≈25.0M)
 /// and 4.55 GMACs (the stride sits in the depthwise conv, as in timm).
 /// </summary>
-public sealed class CoAtNet : nn.Module<Tensor, Tensor>
+public sealed class CoAtNet : ImageClassifier
 {
     private readonly GuardedConv2d stem_conv1;
     private readonly BatchNorm2d stem_bn;
     private readonly GuardedConv2d stem_conv2;
     private readonly Sequential stages;
     private readonly LayerNorm head_norm;
-    private readonly Linear? fc;
+    private Linear? fc;
     private readonly CoAtNetConfig _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -66,26 +66,43 @@ public sealed class CoAtNet : nn.Module<Tensor, Tensor>
     /// <summary>The configuration.</summary>
     public CoAtNetConfig Config => _config;
     /// <summary>Width of the pooled features.</summary>
-    public int NumFeatures { get; }
+    public override int NumFeatures { get; }
+    /// <inheritdoc />
+    public override int InChannels => _config.InChannels;
+    /// <inheritdoc />
+    public override long NumClasses => fc?.out_features ?? 0;
+    /// <inheritdoc />
+    public override object Configuration => _config;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("fc");
+
+    /// <summary>The classifier is replaced with PyTorch's default <c>Linear</c> initialisation; the head's LayerNorm stays.</summary>
+    public override void ResetClassifier(int numClasses)
+    {
+        CheckClassCount(numClasses);
+        var old = fc;
+        fc = numClasses == 0 ? null : nn.Linear(NumFeatures, numClasses, device: stem_conv1.Weight.device);
+        ReplaceClassifier("fc", old, fc, stem_conv1.Weight.dtype);
+    }
     /// <summary>The blocks in order.</summary>
     public IReadOnlyList<nn.Module<Tensor, Tensor>> Blocks => stages.children().Cast<nn.Module<Tensor, Tensor>>().ToList();
 
-    /// <summary>Number of parameter elements.</summary>
-    public long ParameterCount() => parameters().Sum(p => p.numel());
-
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="h"/> × <paramref name="w"/> image (convs, SE,
+    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs, SE,
     /// attention matrix products, MLPs and classifier).</summary>
-    public long CountMacs(long h = 224, long w = 224)
+    public override long CountMacs(int height = 224, int width = 224)
     {
+        CheckImageSize(height, width);
+        long h = height, w = width;
         var macs = stem_conv1.CountMacs(h, w);
         (h, w) = stem_conv1.OutputSize(h, w);
         macs += stem_conv2.CountMacs(h, w);
         var (blocks, _, _) = MacCount.OfChain(stages.children().Cast<IMacCounted>(), h, w);
-        return macs + blocks + (long)NumFeatures * _config.NumClasses;
+        return macs + blocks + NumFeatures * NumClasses;
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward_features(Tensor input)
     {
         InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, stem_conv1.Weight);
         var minimum = _config.StrideAfterStage(_config.Widths.Count - 1);
@@ -94,11 +111,17 @@ public sealed class CoAtNet : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var x = nn.functional.gelu(stem_bn.call(stem_conv1.call(input)));
         x = stem_conv2.call(x);
-        x = stages.call(x);
-        x = x.mean(new long[] { 2, 3 });
+        return stages.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Pool → LayerNorm (pre-logits) → classifier.</summary>
+    public override Tensor forward_head(Tensor features, bool preLogits = false)
+    {
+        using var scope = NewDisposeScope();
+        var x = features.mean(new long[] { 2, 3 });
         x = nn.functional.layer_norm(x, new[] { (long)NumFeatures }, Precision.Match(head_norm.weight!, x.dtype),
             Precision.Match(head_norm.bias!, x.dtype), _config.LayerNormEps);
-        if (fc is not null)
+        if (fc is not null && !preLogits)
         {
             x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
         }

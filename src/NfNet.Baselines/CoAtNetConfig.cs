@@ -50,20 +50,20 @@ public sealed record CoAtNetConfig
     public int StrideAfterStage(int stage) => StemStride * (1 << (stage + 1));
 
     /// <summary>Checks the configuration.</summary>
-    /// <exception cref="InvalidNFNetConfigException">Lengths differ, a width is not a multiple of the head width, or a size is out of range.</exception>
+    /// <exception cref="InvalidBaselineConfigException">Lengths differ, a width is not a multiple of the head width, or a size is out of range.</exception>
     public void Validate()
     {
         if (Widths.Count == 0 || Widths.Count != Depths.Count)
-            throw new InvalidNFNetConfigException($"CoAtNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
+            throw new InvalidBaselineConfigException($"CoAtNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
         if (ConvStages < 0 || ConvStages > Widths.Count)
-            throw new InvalidNFNetConfigException($"CoAtNetConfig '{Name}': ConvStages {ConvStages} is outside [0, {Widths.Count}]");
+            throw new InvalidBaselineConfigException($"CoAtNetConfig '{Name}': ConvStages {ConvStages} is outside [0, {Widths.Count}]");
         if (Widths.Any(w => w <= 0) || Depths.Any(d => d <= 0) || StemWidth <= 0 || StemStride <= 0 || MBConvExpansion <= 0 || HeadDim <= 0 ||
             MlpRatio <= 0 || ImageSize <= 0 || NumClasses < 0 || InChannels <= 0 || !(SeRatio > 0 && SeRatio < 1))
-            throw new InvalidNFNetConfigException($"CoAtNetConfig '{Name}': sizes must be positive");
+            throw new InvalidBaselineConfigException($"CoAtNetConfig '{Name}': sizes must be positive");
         for (var s = ConvStages; s < Widths.Count; s++)
             if (Widths[s] % HeadDim != 0)
-                throw new InvalidNFNetConfigException($"CoAtNetConfig '{Name}': stage {s} width {Widths[s]} is not a multiple of the head width {HeadDim}");
+                throw new InvalidBaselineConfigException($"CoAtNetConfig '{Name}': stage {s} width {Widths[s]} is not a multiple of the head width {HeadDim}");
         if (!(StochasticDepthRate >= 0 && StochasticDepthRate < 1))
-            throw new InvalidNFNetConfigException($"CoAtNetConfig '{Name}': the stochastic depth rate must be in [0, 1)");
+            throw new InvalidBaselineConfigException($"CoAtNetConfig '{Name}': the stochastic depth rate must be in [0, 1)");
     }
 }

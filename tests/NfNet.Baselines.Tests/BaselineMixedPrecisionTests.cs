@@ -3,7 +3,7 @@ using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace NfNet.Tests;
+namespace NfNet.Baselines.Tests;
 
 /// <summary>The comparison systems run in mixed precision (float32 parameters, bf16 activations) like NFNet: the logits
 /// agree with the float32 forward within bf16 tolerance.</summary>

@@ -3,7 +3,7 @@ using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace NfNet.Tests;
+namespace NfNet.Baselines.Tests;
 
 public sealed class BatchNormResNetTests
 {

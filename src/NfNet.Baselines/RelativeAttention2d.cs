@@ -30,8 +30,8 @@ public sealed class RelativeAttention2d : nn.Module<Tensor, Tensor>
     /// <paramref name="gridH"/> × <paramref name="gridW"/> token grid.</summary>
     public RelativeAttention2d(long inChannels, long outChannels, long headDim, long gridH, long gridW, Device? device = null) : base(nameof(RelativeAttention2d))
     {
-        if (outChannels % headDim != 0) throw new InvalidNFNetConfigException($"RelativeAttention2d: {outChannels} channels are not a multiple of the head width {headDim}");
-        if (gridH <= 0 || gridW <= 0) throw new InvalidNFNetConfigException($"RelativeAttention2d: grid {gridH}×{gridW} must be positive");
+        if (outChannels % headDim != 0) throw new InvalidBaselineConfigException($"RelativeAttention2d: {outChannels} channels are not a multiple of the head width {headDim}");
+        if (gridH <= 0 || gridW <= 0) throw new InvalidBaselineConfigException($"RelativeAttention2d: grid {gridH}×{gridW} must be positive");
         InChannels = inChannels;
         OutChannels = outChannels;
         Heads = outChannels / headDim;

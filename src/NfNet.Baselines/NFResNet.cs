@@ -13,12 +13,12 @@ namespace NfNet.Models.Baselines;
 /// pre-activated input. The stem is a 7×7/2 scaled WS conv (no bias) and a 3×3/2 max-pool; the head is act → global
 /// average pool → dropout → linear (N(0, 0.01) weights, zero bias). NF-ResNet-50 has 25,556,984 parameters.
 /// </summary>
-public sealed class NFResNet : nn.Module<Tensor, Tensor>
+public sealed class NFResNet : ImageClassifier, IResidualTrunk
 {
     private readonly ScaledWSConv2d stem;
     private readonly Sequential blocks;
     private readonly ScaledActivation final_act;
-    private readonly Linear? fc;
+    private Linear? fc;
     private readonly NFResNetConfig _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -40,6 +40,7 @@ public sealed class NFResNet : nn.Module<Tensor, Tensor>
                 var rate = config.StochasticDepthRate * index / total;
                 var block = new NFResNetBlock(inChannels, config.Widths[s], stride, 1.0 / expectedStd, rate, config, device);
                 list.Add(($"{s}_{b}", block));
+                block.BlockName = $"blocks.{s}_{b}";
                 inChannels = block.OutChannels;
                 if (b == 0) expectedStd = 1.0;
                 expectedStd = Math.Sqrt(expectedStd * expectedStd + config.Alpha * config.Alpha);
@@ -48,17 +49,22 @@ public sealed class NFResNet : nn.Module<Tensor, Tensor>
         blocks = nn.Sequential(list);
         final_act = new ScaledActivation(config.Activation);
         NumFeatures = inChannels;
-        if (config.NumClasses > 0)
-        {
-            fc = nn.Linear(inChannels, config.NumClasses, device: device);
-            if (!fc.weight!.is_meta)
-                using (no_grad())
-                {
-                    nn.init.normal_(fc.weight!, 0.0, 0.01);
-                    fc.bias!.zero_();
-                }
-        }
+        fc = CreateClassifier(config.NumClasses, device);
         RegisterComponents();
+    }
+
+    // N(0, 0.01) weights and zero bias, as DeepMind's NF-ResNets.
+    private Linear? CreateClassifier(int numClasses, Device? device)
+    {
+        if (numClasses == 0) return null;
+        var linear = nn.Linear(NumFeatures, numClasses, device: device);
+        if (!linear.weight!.is_meta)
+            using (no_grad())
+            {
+                nn.init.normal_(linear.weight!, 0.0, 0.01);
+                linear.bias!.zero_();
+            }
+        return linear;
     }
 
     /// <summary>NF-ResNet-50 (25,556,984 parameters for 1000 classes).</summary>
@@ -68,33 +74,71 @@ public sealed class NFResNet : nn.Module<Tensor, Tensor>
     /// <summary>The configuration.</summary>
     public NFResNetConfig Config => _config;
     /// <summary>Width of the pooled features.</summary>
-    public int NumFeatures { get; }
+    public override int NumFeatures { get; }
+    /// <inheritdoc />
+    public override int InChannels => _config.InChannels;
+    /// <inheritdoc />
+    public override long NumClasses => fc?.out_features ?? 0;
+    /// <inheritdoc />
+    public override object Configuration => _config;
     /// <summary>The residual blocks in order.</summary>
     public IEnumerable<NFResNetBlock> Blocks => blocks.children().Cast<NFResNetBlock>();
 
-    /// <summary>Number of parameter elements.</summary>
-    public long ParameterCount() => parameters().Sum(p => p.numel());
+    /// <inheritdoc />
+    IReadOnlyList<IResidualBlock> IResidualTrunk.ResidualBlocks => Blocks.ToArray();
 
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="h"/> × <paramref name="w"/> image (convs and classifier).</summary>
-    public long CountMacs(long h = 224, long w = 224)
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("fc");
+
+    /// <summary>Every block's <c>skipinit_gain</c> (initialised to 0).</summary>
+    public override IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>
+        Blocks.Select(b => ($"{b.BlockName}.skipinit_gain", b.SkipInitGain)).ToArray();
+
+    /// <inheritdoc />
+    public override void ResetClassifier(int numClasses)
     {
+        CheckClassCount(numClasses);
+        var old = fc;
+        fc = CreateClassifier(numClasses, stem.Weight.device);
+        ReplaceClassifier("fc", old, fc, stem.Weight.dtype);
+    }
+
+    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs and classifier).</summary>
+    public override long CountMacs(int height = 224, int width = 224)
+    {
+        CheckImageSize(height, width);
+        long h = height, w = width;
         var macs = stem.CountMacs(h, w);
         (h, w) = stem.OutputSize(h, w);
         if (_config.StemPool) (h, w) = ((h + 1) / 2, (w + 1) / 2);
         var (blockMacs, _, _) = MacCount.OfChain(Blocks, h, w);
-        return macs + blockMacs + (long)NumFeatures * _config.NumClasses;
+        return macs + blockMacs + NumFeatures * NumClasses;
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public Tensor ForwardStem(Tensor images)
     {
-        InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, stem.Weight);
+        InvalidInputException.ThrowIfNotImageBatch(images, _config.Name, _config.InChannels, stem.Weight);
         using var scope = NewDisposeScope();
-        var x = stem.forward(input);
+        var x = stem.forward(images);
         if (_config.StemPool) x = nn.functional.max_pool2d(x, 3, 2, 1);
-        x = blocks.call(x);
-        x = final_act.forward(x).mean(new long[] { 2, 3 });
-        if (fc is not null)
+        return x.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward_features(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = blocks.call(ForwardStem(input));
+        return final_act.forward(x).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward_head(Tensor features, bool preLogits = false)
+    {
+        using var scope = NewDisposeScope();
+        var x = features.mean(new long[] { 2, 3 });
+        if (fc is not null && !preLogits)
         {
             if (training && _config.DropRate > 0) x = nn.functional.dropout(x, _config.DropRate, true);
             x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features

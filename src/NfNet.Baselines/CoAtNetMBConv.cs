@@ -30,7 +30,7 @@ public sealed class CoAtNetMBConv : nn.Module<Tensor, Tensor>, IMacCounted
     /// <summary>Creates the block.</summary>
     public CoAtNetMBConv(int inChannels, int outChannels, int stride, double dropPathRate, CoAtNetConfig c, Device? device = null) : base(nameof(CoAtNetMBConv))
     {
-        if (stride is not (1 or 2)) throw new InvalidNFNetConfigException($"CoAtNetMBConv: stride must be 1 or 2, got {stride}");
+        if (stride is not (1 or 2)) throw new InvalidBaselineConfigException($"CoAtNetMBConv: stride must be 1 or 2, got {stride}");
         InChannels = inChannels;
         OutChannels = outChannels;
         Stride = stride;

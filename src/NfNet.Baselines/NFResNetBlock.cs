@@ -15,7 +15,7 @@ namespace NfNet.Models.Baselines;
 /// </code>
 /// All convolutions are <see cref="ScaledWSConv2d"/> (bias and gain); <c>skipinit_gain</c> (DeepMind: <c>skip_gain</c>) is a scalar initialised to 0, named as in NFNets so the optimizer recipes treat it alike.
 /// </summary>
-public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted
+public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualBlock
 {
     private Parameter skipinit_gain;
     private ScaledWSConv2d? conv_shortcut;
@@ -57,9 +57,16 @@ public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted
     public double Alpha { get; }
     /// <summary>The learnable residual gain (0-dim, init 0).</summary>
     public Parameter SkipInitGain => skipinit_gain;
+    /// <summary>The block's state-dict prefix in its network (set by <see cref="NFResNet"/>).</summary>
+    public string BlockName { get; internal set; } = "";
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, keepBranch: false).Output;
+
+    /// <summary>The output and the residual branch <c>h</c> (before stochastic depth, α and <c>skipinit_gain</c>).</summary>
+    public (Tensor Output, Tensor Branch) ForwardWithBranch(Tensor x) => Forward(x, keepBranch: true);
+
+    private (Tensor Output, Tensor Branch) Forward(Tensor x, bool keepBranch)
     {
         using var scope = NewDisposeScope();
         // Constant factors are folded as in NFBlock: gamma and beta into the next conv's standardized weight, and the
@@ -73,7 +80,8 @@ public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted
         var gate = (skipinit_gain * Alpha).to(h.dtype);
         if (drop_path.Mask(h) is { } mask) gate = mask * gate;
         using var one = 1.0.ToScalar();
-        return addcmul(shortcut, h, gate, one).MoveToOuterDisposeScope();
+        var output = addcmul(shortcut, h, gate, one).MoveToOuterDisposeScope();
+        return (output, keepBranch ? h.MoveToOuterDisposeScope() : output);
     }
 
     /// <summary>MACs for one image whose block input is <paramref name="h"/> × <paramref name="w"/>; returns the output size too.</summary>

@@ -4,7 +4,7 @@ using TorchSharp.Modules;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace NfNet.Tests;
+namespace NfNet.Baselines.Tests;
 
 public sealed class NFResNetTests
 {
@@ -74,6 +74,6 @@ public sealed class NFResNetTests
         using var y = model.forward(randn(2, 1, 28, 28));
         Assert.Equal(new long[] { 2, 7 }, y.shape);
         Assert.Throws<InvalidInputException>(() => model.forward(randn(2, 3, 28, 28)));
-        Assert.Throws<InvalidNFNetConfigException>(() => new NFResNet(config with { Widths = new[] { 8 } }));
+        Assert.Throws<InvalidBaselineConfigException>(() => new NFResNet(config with { Widths = new[] { 8 } }));
     }
 }

@@ -39,14 +39,14 @@ public sealed record NFResNetConfig
     public int InChannels { get; init; } = 3;
 
     /// <summary>Checks the configuration.</summary>
-    /// <exception cref="InvalidNFNetConfigException">Lengths differ, or a size or rate is out of range.</exception>
+    /// <exception cref="InvalidBaselineConfigException">Lengths differ, or a size or rate is out of range.</exception>
     public void Validate()
     {
         if (Depths.Count == 0 || Depths.Count != Widths.Count)
-            throw new InvalidNFNetConfigException($"NFResNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
+            throw new InvalidBaselineConfigException($"NFResNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
         if (Depths.Any(d => d <= 0) || Widths.Any(w => w <= 0) || StemWidth <= 0 || Expansion <= 0 || NumClasses < 0 || InChannels <= 0)
-            throw new InvalidNFNetConfigException($"NFResNetConfig '{Name}': sizes must be positive");
+            throw new InvalidBaselineConfigException($"NFResNetConfig '{Name}': sizes must be positive");
         if (!(Alpha > 0) || !(StochasticDepthRate >= 0 && StochasticDepthRate < 1) || !(DropRate >= 0 && DropRate < 1))
-            throw new InvalidNFNetConfigException($"NFResNetConfig '{Name}': alpha must be > 0 and the drop rates in [0, 1)");
+            throw new InvalidBaselineConfigException($"NFResNetConfig '{Name}': alpha must be > 0 and the drop rates in [0, 1)");
     }
 }

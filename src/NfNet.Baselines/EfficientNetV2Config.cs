@@ -86,16 +86,16 @@ public sealed record EfficientNetV2Config
     };
 
     /// <summary>Checks the configuration.</summary>
-    /// <exception cref="InvalidNFNetConfigException">No stages, or a size, ratio or rate out of range.</exception>
+    /// <exception cref="InvalidBaselineConfigException">No stages, or a size, ratio or rate out of range.</exception>
     public void Validate()
     {
-        if (Stages.Count == 0) throw new InvalidNFNetConfigException($"EfficientNetV2Config '{Name}': no stages");
+        if (Stages.Count == 0) throw new InvalidBaselineConfigException($"EfficientNetV2Config '{Name}': no stages");
         if (StemWidth <= 0 || StemStride <= 0 || HeadWidth <= 0 || NumClasses < 0 || InChannels <= 0)
-            throw new InvalidNFNetConfigException($"EfficientNetV2Config '{Name}': sizes must be positive");
+            throw new InvalidBaselineConfigException($"EfficientNetV2Config '{Name}': sizes must be positive");
         foreach (var s in Stages)
             if (s.Expansion <= 0 || s.KernelSize <= 0 || s.KernelSize % 2 == 0 || s.Stride <= 0 || s.OutChannels <= 0 || s.Layers <= 0 || !(s.SeRatio >= 0 && s.SeRatio < 1))
-                throw new InvalidNFNetConfigException($"EfficientNetV2Config '{Name}': invalid stage {s}");
+                throw new InvalidBaselineConfigException($"EfficientNetV2Config '{Name}': invalid stage {s}");
         if (!(DropRate >= 0 && DropRate < 1) || !(StochasticDepthRate >= 0 && StochasticDepthRate < 1))
-            throw new InvalidNFNetConfigException($"EfficientNetV2Config '{Name}': drop rates must be in [0, 1)");
+            throw new InvalidBaselineConfigException($"EfficientNetV2Config '{Name}': drop rates must be in [0, 1)");
     }
 }

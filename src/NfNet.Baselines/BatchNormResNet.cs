@@ -12,13 +12,13 @@ namespace NfNet.Models.Baselines;
 /// channels. Batch norm normalizes with batch statistics in <c>train()</c> (updating running averages with PyTorch's
 /// momentum convention) and with the running averages in <c>eval()</c> — the train/test discrepancy NFNets avoid.
 /// </summary>
-public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
+public sealed class BatchNormResNet : ImageClassifier
 {
     private readonly GuardedConv2d conv1;
     private readonly nn.Module<Tensor, Tensor>? bn1;
     private readonly Sequential layers;
     private readonly nn.Module<Tensor, Tensor>? norm_final;
-    private readonly Linear? fc;
+    private Linear? fc;
     private readonly ResNetConfig _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -45,12 +45,17 @@ public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
         layers = nn.Sequential(blocks);
         NumFeatures = inChannels;
         if (pre) norm_final = config.Norm(inChannels, device);
-        if (config.NumClasses > 0)
-        {
-            fc = nn.Linear(inChannels, config.NumClasses, device: device);
-            if (pre && !fc.weight!.is_meta) using (no_grad()) fc.weight!.zero_();
-        }
+        fc = CreateClassifier(config.NumClasses, device);
         RegisterComponents();
+    }
+
+    // PyTorch's Linear init; the pre-activation form zero-initialises the classifier weight, as the NFNets repository does.
+    private Linear? CreateClassifier(int numClasses, Device? device)
+    {
+        if (numClasses == 0) return null;
+        var linear = nn.Linear(NumFeatures, numClasses, device: device);
+        if (_config.Form == ResNetForm.PreActivation && !linear.weight!.is_meta) using (no_grad()) linear.weight!.zero_();
+        return linear;
     }
 
     /// <summary>ResNet-50 in the given form.</summary>
@@ -60,24 +65,41 @@ public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
     /// <summary>The configuration.</summary>
     public ResNetConfig Config => _config;
     /// <summary>Width of the pooled features.</summary>
-    public int NumFeatures { get; }
+    public override int NumFeatures { get; }
+    /// <inheritdoc />
+    public override int InChannels => _config.InChannels;
+    /// <inheritdoc />
+    public override long NumClasses => fc?.out_features ?? 0;
+    /// <inheritdoc />
+    public override object Configuration => _config;
 
-    /// <summary>Number of parameter elements.</summary>
-    public long ParameterCount() => parameters().Sum(p => p.numel());
+    /// <inheritdoc />
+    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("fc");
 
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="h"/> × <paramref name="w"/> image (convs and
-    /// classifier; BN, pooling and activations excluded, as the literature counts).</summary>
-    public long CountMacs(long h = 224, long w = 224)
+    /// <inheritdoc />
+    public override void ResetClassifier(int numClasses)
     {
+        CheckClassCount(numClasses);
+        var old = fc;
+        fc = CreateClassifier(numClasses, conv1.Weight.device);
+        ReplaceClassifier("fc", old, fc, conv1.Weight.dtype);
+    }
+
+    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs and
+    /// classifier; BN, pooling and activations excluded, as the literature counts).</summary>
+    public override long CountMacs(int height = 224, int width = 224)
+    {
+        CheckImageSize(height, width);
+        long h = height, w = width;
         var macs = conv1.CountMacs(h, w);
         (h, w) = conv1.OutputSize(h, w);
         if (_config.StemPool) (h, w) = ((h + 2 - 3) / 2 + 1, (w + 2 - 3) / 2 + 1);
         var (blocks, _, _) = MacCount.OfChain(layers.children().Cast<IMacCounted>(), h, w);
-        return macs + blocks + (long)NumFeatures * _config.NumClasses;
+        return macs + blocks + NumFeatures * NumClasses;
     }
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward_features(Tensor input)
     {
         InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, conv1.Weight);
         using var scope = NewDisposeScope();
@@ -86,11 +108,16 @@ public sealed class BatchNormResNet : nn.Module<Tensor, Tensor>
         if (_config.StemPool) x = nn.functional.max_pool2d(x, 3, 2, 1);
         x = layers.call(x);
         if (norm_final is not null) x = nn.functional.relu(norm_final.call(x));
-        x = x.mean(new long[] { 2, 3 });
-        if (fc is not null)
-        {
+        return x.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward_head(Tensor features, bool preLogits = false)
+    {
+        using var scope = NewDisposeScope();
+        var x = features.mean(new long[] { 2, 3 });
+        if (fc is not null && !preLogits)
             x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
-        }
         return x.MoveToOuterDisposeScope();
     }
 }

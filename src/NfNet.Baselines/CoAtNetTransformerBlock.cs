@@ -26,7 +26,7 @@ public sealed class CoAtNetTransformerBlock : nn.Module<Tensor, Tensor>, IMacCou
     public CoAtNetTransformerBlock(int inChannels, int outChannels, int stride, long gridH, long gridW, double dropPathRate, CoAtNetConfig c,
         Device? device = null) : base(nameof(CoAtNetTransformerBlock))
     {
-        if (stride is not (1 or 2)) throw new InvalidNFNetConfigException($"CoAtNetTransformerBlock: stride must be 1 or 2, got {stride}");
+        if (stride is not (1 or 2)) throw new InvalidBaselineConfigException($"CoAtNetTransformerBlock: stride must be 1 or 2, got {stride}");
         InChannels = inChannels;
         OutChannels = outChannels;
         Stride = stride;

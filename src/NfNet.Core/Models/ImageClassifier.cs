@@ -1,0 +1,107 @@
+using NfNet.Internal;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Models;
+
+/// <summary>
+/// The model contract: what every NfNet.NET image classifier (the NFNet family and every comparison model) offers, so
+/// that optimizers, the trainer, checkpoints, signal-propagation reports, benchmarks and exporters work from it instead
+/// of from parameter-name strings or downcasts to a concrete model. It follows timm's model interface
+/// (<c>forward_features</c>, <c>forward_head</c>, <c>num_features</c>, <c>get_classifier</c>,
+/// <c>reset_classifier</c>); <see cref="ModelRegistry"/> builds any registered model by its timm name.
+/// </summary>
+/// <remarks>
+/// A model of your own can derive from this class and take part in everything the library does with models (the
+/// trainer, AGC's parameter selection, the weight-decay split). <c>forward(x)</c> is
+/// <c>forward_head(forward_features(x))</c> unless a model overrides it.
+/// </remarks>
+public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Creates the module with TorchSharp name <paramref name="name"/>.</summary>
+    protected ImageClassifier(string name) : base(name) { }
+
+    /// <summary>Input image channels (3 for RGB).</summary>
+    public abstract int InChannels { get; }
+
+    /// <summary>Classifier outputs; 0 when the model has no classifier (then <c>forward</c> returns pooled features).</summary>
+    public abstract long NumClasses { get; }
+
+    /// <summary>Width of the pooled features that the classifier reads (timm's <c>num_features</c>).</summary>
+    public abstract int NumFeatures { get; }
+
+    /// <summary>The configuration record the model was built from (serialised into checkpoints).</summary>
+    public abstract object Configuration { get; }
+
+    /// <summary>The trunk: images [N, C, H, W] to the last feature map, before pooling.</summary>
+    /// <exception cref="InvalidInputException">The input is not a floating image batch with <see cref="InChannels"/> channels.</exception>
+    public abstract Tensor forward_features(Tensor images);
+
+    /// <summary>The head on trunk features: logits [N, classes], or with <paramref name="preLogits"/> the pooled
+    /// features [N, <see cref="NumFeatures"/>].</summary>
+    public abstract Tensor forward_head(Tensor features, bool preLogits = false);
+
+    /// <summary>Logits [N, classes] for images [N, C, H, W].</summary>
+    public override Tensor forward(Tensor images)
+    {
+        using var features = forward_features(images);
+        return forward_head(features);
+    }
+
+    /// <summary>The final classifier's parameters (weight first, then bias), with their state-dict names; empty with no
+    /// classifier. AGC leaves these unclipped (Brock et al. 2021, §4.1).</summary>
+    public abstract IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters();
+
+    /// <summary>Zero-initialised residual-branch gains (SkipInit, De &amp; Smith 2020: NFNet's and NF-ResNet's
+    /// <c>skipinit_gain</c>); empty for models without them. Short runs leave these unclipped (see
+    /// <c>AgcParameters</c>).</summary>
+    public virtual IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>
+        Array.Empty<(string, Parameter)>();
+
+    /// <summary>The parameters the paper's weight decay applies to: the weights of convolutions and linear layers;
+    /// not gains, biases, norm scales, residual gains or position tables (DeepMind <c>experiment_nfnets.py</c>).</summary>
+    public virtual IReadOnlyList<(string Name, Parameter Parameter)> DecayedParameters() => ParameterRoles.LinearMapWeights(this);
+
+    /// <summary>Replaces the classifier by a freshly initialised one with <paramref name="numClasses"/> outputs (0
+    /// removes it), on the trunk's device and dtype. For fine-tuning on another label set.</summary>
+    public abstract void ResetClassifier(int numClasses);
+
+    /// <summary>Total number of parameter elements.</summary>
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+
+    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/>
+    /// image (convolutions, linear layers and attention products; not biases, activations, norms or pooling), as the
+    /// papers' FLOP columns count them.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
+    public abstract long CountMacs(int height, int width);
+
+    /// <summary>Throws when <paramref name="height"/> or <paramref name="width"/> is not positive.</summary>
+    protected static void CheckImageSize(int height, int width)
+    {
+        if (height <= 0 || width <= 0)
+            throw new ArgumentOutOfRangeException(nameof(height), $"image size must be positive, got {height}x{width}");
+    }
+
+    /// <summary>Registers <paramref name="replacement"/> (converted to <paramref name="dtype"/>; null: no classifier) as
+    /// the child <paramref name="name"/> in place of <paramref name="old"/>, keeping the state-dict order, and disposes
+    /// the old one. For <see cref="ResetClassifier"/> implementations.</summary>
+    protected void ReplaceClassifier(string name, nn.Module? old, nn.Module? replacement, ScalarType dtype)
+    {
+        replacement?.to(dtype);
+        TorchSharpInternals.ReplaceSubmodule(this, name, replacement ?? nn.Identity());
+        old?.Dispose();
+    }
+
+    /// <summary>Throws when <paramref name="numClasses"/> is negative.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> &lt; 0.</exception>
+    protected static void CheckClassCount(int numClasses)
+    {
+        if (numClasses < 0) throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "the class count must be >= 0 (0 removes the classifier)");
+    }
+
+    /// <summary>The named parameters of the child module at <paramref name="path"/> (e.g. <c>head.fc</c>), in
+    /// state-dict order; empty when there is no such child or it has none.</summary>
+    protected IReadOnlyList<(string Name, Parameter Parameter)> ParametersUnder(string path) =>
+        named_parameters().Where(p => p.name.StartsWith(path + ".", StringComparison.Ordinal)).ToArray();
+}

@@ -1,3 +1,4 @@
+using NfNet.Backend;
 using NfNet.Layers;
 using TorchSharp;
 using Xunit;
@@ -7,7 +8,7 @@ namespace NfNet.Tests;
 
 /// <summary>
 /// ScaledWSConv2d in float32 and bf16 agrees with a float64 reference (forward, input and weight gradients) for every
-/// channel count, including those where libtorch 2.10's CPU kernels are wrong (see CpuNarrowConvGuard). Each case
+/// channel count, including those where libtorch 2.10's CPU kernels are wrong (see ConvolutionBackend). Each case
 /// runs twice: the defect was nondeterministic.
 /// </summary>
 public sealed class NarrowConvTests

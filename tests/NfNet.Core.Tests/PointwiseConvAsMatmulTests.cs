@@ -1,3 +1,4 @@
+using NfNet.Backend;
 using NfNet.Layers;
 using TorchSharp;
 using Xunit;

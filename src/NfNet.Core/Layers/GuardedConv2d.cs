@@ -1,3 +1,4 @@
+using NfNet.Backend;
 using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -61,7 +62,7 @@ public sealed class GuardedConv2d : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var dtype = input.is_floating_point() ? input.dtype : weight.dtype;
         var b = bias is null ? null : Precision.Match(bias, dtype);
-        return CpuNarrowConvGuard.Conv2d(input, Precision.Match(weight, dtype), b, _stride, _padding, _dilation, Groups).MoveToOuterDisposeScope();
+        return ConvolutionBackend.Conv2d(input, Precision.Match(weight, dtype), b, _stride, _padding, _dilation, Groups).MoveToOuterDisposeScope();
     }
 
     /// <summary>Output size for an input of <paramref name="h"/> × <paramref name="w"/>.</summary>

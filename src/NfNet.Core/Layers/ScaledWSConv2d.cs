@@ -1,3 +1,4 @@
+using NfNet.Backend;
 using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -203,7 +204,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         var w = UseCache ? CachedWeight(computeType, inputScale) : Standardized(computeType, inputScale);
         var b = bias is null ? null : Precision.Match(bias, computeType);
         var x = _dynamicSame ? SamePadding.Pad(input, KernelSize, Stride, Dilation) : input;
-        return CpuNarrowConvGuard.Conv2d(x, w, b, _stride, _staticPadding, _dilation, Groups).MoveToOuterDisposeScope();
+        return ConvolutionBackend.Conv2d(x, w, b, _stride, _staticPadding, _dilation, Groups).MoveToOuterDisposeScope();
     }
 
     /// <summary>

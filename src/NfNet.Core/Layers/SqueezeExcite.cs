@@ -1,3 +1,4 @@
+using NfNet.Backend;
 using NfNet.Devices;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -77,12 +78,12 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
     private static readonly long[] Ones = { 1, 1 };
     private static readonly long[] Zeros = { 0, 0 };
 
-    // Through the guard: bf16 1×1 convs with narrow channels are wrong on libtorch 2.10 CPUs (see CpuNarrowConvGuard).
+    // Through the guard: bf16 1×1 convs with narrow channels are wrong on libtorch 2.10 CPUs (see ConvolutionBackend).
     // Mixed precision: parameters are cast to the input's dtype.
     private static Tensor Fc(Conv2d fc, Tensor x)
     {
         var b = fc.bias is null ? null : Precision.Match(fc.bias, x.dtype);
-        return CpuNarrowConvGuard.Conv2d(x, Precision.Match(fc.weight!, x.dtype), b, Ones, Zeros, Ones, 1);
+        return ConvolutionBackend.Conv2d(x, Precision.Match(fc.weight!, x.dtype), b, Ones, Zeros, Ones, 1);
     }
 
     /// <summary>Multiply-accumulates of the two FCs for one image.</summary>

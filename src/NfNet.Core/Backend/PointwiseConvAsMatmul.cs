@@ -1,10 +1,10 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace NfNet.Layers;
+namespace NfNet.Backend;
 
 /// <summary>
-/// Computes a bf16 1×1 convolution on a small feature map as a batched matrix product, which libtorch 2.10's CPU backend
+/// The pointwise-as-matmul strategy of <see cref="ConvolutionBackend"/> (a speed path, not a fix): computes a bf16 1×1 convolution on a small feature map as a batched matrix product, which libtorch 2.10's CPU backend
 /// runs faster than its convolution kernels there.
 /// </summary>
 /// <remarks>
@@ -15,7 +15,7 @@ namespace NfNet.Layers;
 /// 768 ↔ 1536 channels): at 4×4 to 12×12 the product ran at 410–560 GFLOP/s against the convolution's 220–440, at batch 8
 /// and 32 alike; at 16×16 the convolution was 2–15 % faster. In float32 the product (MKL) ran at half the
 /// convolution's rate everywhere, so float32 keeps the convolution. Narrow channels (below 64, or not multiples of 16)
-/// are left to <see cref="CpuNarrowConvGuard"/>'s verified paths.</para>
+/// are left to <see cref="NarrowChannelConvolution"/>'s verified paths.</para>
 /// </remarks>
 internal static class PointwiseConvAsMatmul
 {
@@ -28,7 +28,7 @@ internal static class PointwiseConvAsMatmul
         groups == 1 && weight.shape[2] == 1 && weight.shape[3] == 1 &&
         stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 &&
         input.shape[2] * input.shape[3] <= MaxPixels &&
-        CpuNarrowConvGuard.IsTrustedWidth(weight.shape[0]) && CpuNarrowConvGuard.IsTrustedWidth(weight.shape[1]);
+        NarrowChannelConvolution.IsTrustedWidth(weight.shape[0]) && NarrowChannelConvolution.IsTrustedWidth(weight.shape[1]);
 
     /// <summary>The convolution as <c>w[O, C] · x[N, C, H·W]</c> (plus the bias), shaped [N, O, H, W].</summary>
     internal static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias)

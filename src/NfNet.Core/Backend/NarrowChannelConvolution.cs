@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace NfNet.Layers;
+namespace NfNet.Backend;
 
 /// <summary>
-/// Works around CPU convolution defects of libtorch 2.10 as TorchSharp 0.107 ships it (related upstream report:
+/// The narrow-channel strategy of <see cref="ConvolutionBackend"/>: works around CPU convolution defects of libtorch 2.10 as TorchSharp 0.107 ships it (related upstream report:
 /// pytorch/pytorch#163347, "Incorrect bf16 results in Conv", on AMD CPUs, fixed there by disabling mkldnn).
 /// Measured here on an AMD EPYC (AVX-512, AVX-512-BF16) against float64: oneDNN returns wrong values — 10–60 %
 /// relative error, sometimes NaN, different from one call to the next — in bf16 <i>and</i> float32, in the forward
@@ -28,13 +28,12 @@ namespace NfNet.Layers;
 /// The first version computed every narrow convolution in float64 (about 1 GMAC/s), which made the 1 → 8 → 16 stem
 /// of a Fashion-MNIST NFNet 70 % of its training step. The Squeeze-Excite FCs (1×1 convs) go through here as well.</para>
 /// </remarks>
-internal static class CpuNarrowConvGuard
+internal static class NarrowChannelConvolution
 {
     /// <summary>How a convolution is computed.</summary>
     internal enum ConvPath { Native, ZeroPadded, MatrixProduct, ShiftedSum }
 
     private const long Multiple = 16;
-    private static readonly long[] UnitStride = { 1, 1 };
     private const long TrustedWidth = 64;
     private static readonly ConcurrentDictionary<ProbeKey, ConvPath> Verdicts = new();
 
@@ -48,26 +47,15 @@ internal static class CpuNarrowConvGuard
     /// <summary>Whether a per-group channel count is wide enough to run natively without a probe (≥ 64, a multiple of 16).</summary>
     internal static bool IsTrustedWidth(long channels) => channels >= TrustedWidth && channels % Multiple == 0;
 
-    /// <summary>
-    /// <c>conv2d</c> through the path verified for this shape on this machine (bf16 pointwise convolutions on small maps
-    /// take <see cref="PointwiseConvAsMatmul"/>).
-    /// </summary>
-    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
-    {
-        // A strided 1×1 convolution without padding reads only every s-th pixel: subsample first, then convolve at stride 1.
-        // Identical values, less work, and it avoids a libtorch 2.10 CPU crash (SIGFPE, integer divide by zero) in the
-        // backward pass of some strided 1×1 convolutions (measured: 512 → 1024 channels at stride 2 on 8×8, float32).
-        if (input.device_type == DeviceType.CPU && weight.shape[2] == 1 && weight.shape[3] == 1 && (stride[0] != 1 || stride[1] != 1) &&
-            padding[0] == 0 && padding[1] == 0)
-        {
-            using var sub = input[TensorIndex.Ellipsis, TensorIndex.Slice(null, null, stride[0]), TensorIndex.Slice(null, null, stride[1])];
-            return Conv2d(sub, weight, bias, UnitStride, padding, dilation, groups);
-        }
-        if (PointwiseConvAsMatmul.Applies(input, weight, stride, padding, groups))
-            return PointwiseConvAsMatmul.Conv2d(input, weight, bias);
-        var path = PathFor(input, weight, stride, padding, dilation, groups);
-        return Run(path, input, weight, bias, stride, padding, dilation, groups);
-    }
+    /// <summary><c>conv2d</c> through the path verified for this shape on this machine.</summary>
+    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups) =>
+        Run(PathFor(input, weight, stride, padding, dilation, groups), input, weight, bias, stride, padding, dilation, groups);
+
+    /// <summary>Whether a CPU convolution needs a verified path: a reduced-precision or float32 dtype and a per-group
+    /// channel count below the trusted width (≥ 64 and a multiple of 16).</summary>
+    internal static bool NeedsVerification(Tensor input, Tensor weight, long groups) =>
+        input.device_type == DeviceType.CPU && input.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 &&
+        !(IsTrustedWidth(weight.shape[1]) && IsTrustedWidth(weight.shape[0] / groups));
 
     /// <summary>The path used for this convolution (probing it the first time).</summary>
     internal static ConvPath PathFor(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups)

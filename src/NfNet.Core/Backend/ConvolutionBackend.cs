@@ -1,0 +1,88 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Backend;
+
+/// <summary>How <see cref="ConvolutionBackend"/> computes one convolution.</summary>
+internal enum ConvStrategy
+{
+    /// <summary>libtorch's own <c>conv2d</c>: off the CPU, in float64, with the workarounds off, or where a probe
+    /// found it right.</summary>
+    Native,
+    /// <summary>A narrow-channel CPU convolution through the path verified against float64 for its shape
+    /// (<see cref="NarrowChannelConvolution"/>).</summary>
+    NarrowChannelVerified,
+    /// <summary>A strided 1×1 convolution without padding as a subsample and a stride-1 convolution (avoids a libtorch
+    /// crash; fewer multiply-adds).</summary>
+    Strided1x1,
+    /// <summary>A bf16 1×1 convolution on a small map as a matrix product (<see cref="PointwiseConvAsMatmul"/>; speed).</summary>
+    PointwiseAsMatmul,
+}
+
+/// <summary>
+/// The one door through which every convolution of NfNet.NET's layers (<c>ScaledWSConv2d</c>, <c>GuardedConv2d</c>,
+/// Squeeze-Excite) reaches libtorch, so that the platform workarounds live in one place and can be switched off.
+/// </summary>
+/// <remarks>
+/// <para>Measured on libtorch 2.10.0 as TorchSharp 0.107.0 ships it (package <c>libtorch-cpu-linux-x64</c> 2.10.0, oneDNN
+/// inside), on a 2-core AMD EPYC with AVX-512 and AVX-512-BF16 under Debian 12 (README, "Known platform issues"):</para>
+/// <list type="bullet">
+/// <item>narrow per-group channel counts (not multiples of 16, and some multiples below 64) give wrong results,
+/// intermittently, in float32 and bf16 (related upstream: pytorch/pytorch#163347) → <see cref="ConvStrategy.NarrowChannelVerified"/>;</item>
+/// <item>the backward pass of some strided 1×1 convolutions dies with SIGFPE (512 → 1024 at stride 2 on 8×8, float32)
+/// → <see cref="ConvStrategy.Strided1x1"/>;</item>
+/// <item>bf16 1×1 convolutions on maps of at most 12×12 run at about half the rate of the same matrix product
+/// → <see cref="ConvStrategy.PointwiseAsMatmul"/>.</item>
+/// </list>
+/// <para>Switch them all off with the <c>AppContext</c> switch <see cref="DisableSwitch"/> (in code, or
+/// <c>&lt;RuntimeHostConfigurationOption&gt;</c> in a project) or the environment variable <see cref="DisableVariable"/>=1,
+/// read once per process: on a libtorch build without the defects, or to measure them. Every convolution then runs
+/// natively.</para>
+/// </remarks>
+internal static class ConvolutionBackend
+{
+    /// <summary>The <c>AppContext</c> switch that turns every workaround off.</summary>
+    public const string DisableSwitch = "NfNet.Convolution.DisableWorkarounds";
+    /// <summary>The environment variable that turns every workaround off when set to <c>1</c> or <c>true</c>.</summary>
+    public const string DisableVariable = "NFNET_DISABLE_CONV_WORKAROUNDS";
+
+    private static readonly long[] UnitStride = { 1, 1 };
+    private static readonly Lazy<bool> Enabled = new(ReadSwitches);
+
+    /// <summary>Whether the workarounds are on in this process (read once, at the first convolution).</summary>
+    public static bool WorkaroundsEnabled => Enabled.Value;
+
+    /// <summary><c>conv2d</c> through the strategy this convolution takes (<see cref="StrategyFor"/>).</summary>
+    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups) =>
+        StrategyFor(input, weight, stride, padding, groups) switch
+        {
+            ConvStrategy.Strided1x1 => Strided1x1(input, weight, bias, stride, padding, dilation, groups),
+            ConvStrategy.PointwiseAsMatmul => PointwiseConvAsMatmul.Conv2d(input, weight, bias),
+            ConvStrategy.NarrowChannelVerified => NarrowChannelConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups),
+            _ => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups),
+        };
+
+    /// <summary>The strategy for a convolution of <paramref name="input"/> with <paramref name="weight"/>.</summary>
+    public static ConvStrategy StrategyFor(Tensor input, Tensor weight, long[] stride, long[] padding, long groups)
+    {
+        if (!WorkaroundsEnabled || input.device_type != DeviceType.CPU) return ConvStrategy.Native;
+        if (weight.shape[2] == 1 && weight.shape[3] == 1 && (stride[0] != 1 || stride[1] != 1) && padding[0] == 0 && padding[1] == 0)
+            return ConvStrategy.Strided1x1;
+        if (PointwiseConvAsMatmul.Applies(input, weight, stride, padding, groups)) return ConvStrategy.PointwiseAsMatmul;
+        return NarrowChannelConvolution.NeedsVerification(input, weight, groups) ? ConvStrategy.NarrowChannelVerified : ConvStrategy.Native;
+    }
+
+    // A strided 1×1 convolution without padding reads only every s-th pixel: subsample first, then convolve at stride 1.
+    private static Tensor Strided1x1(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
+    {
+        using var sub = input[TensorIndex.Ellipsis, TensorIndex.Slice(null, null, stride[0]), TensorIndex.Slice(null, null, stride[1])];
+        return Conv2d(sub, weight, bias, UnitStride, padding, dilation, groups);
+    }
+
+    private static bool ReadSwitches() =>
+        WorkaroundsWanted(AppContext.TryGetSwitch(DisableSwitch, out var disabled) && disabled, Environment.GetEnvironmentVariable(DisableVariable));
+
+    /// <summary>The rule: on unless the switch is set or the variable is <c>1</c> or <c>true</c> (any case).</summary>
+    internal static bool WorkaroundsWanted(bool switchDisables, string? variable) =>
+        !switchDisables && !(variable is not null && (variable.Trim() == "1" || variable.Trim().Equals("true", StringComparison.OrdinalIgnoreCase)));
+}

@@ -1,0 +1,91 @@
+using NfNet.Backend;
+using NfNet.Internal;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace NfNet.Tests;
+
+/// <summary>The convolution backend's strategies, its opt-out rule, and the TorchSharp internals door.</summary>
+public sealed class ConvolutionBackendTests
+{
+    private static readonly long[] One = { 1, 1 }, Two = { 2, 2 }, Zero = { 0, 0 };
+
+    public static TheoryData<long, long, long, int, long[], ScalarType, int, string> Cases => new()
+    {
+        // in, out, kernel, map, stride, dtype, groups → strategy
+        { 3, 16, 3, 32, Two, ScalarType.Float32, 1, nameof(ConvStrategy.NarrowChannelVerified) },     // an RGB stem
+        { 128, 128, 3, 16, One, ScalarType.Float32, 1, nameof(ConvStrategy.Native) },                // wide: trusted
+        { 128, 128, 3, 16, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.Native) },
+        { 48, 16, 3, 8, Two, ScalarType.BFloat16, 1, nameof(ConvStrategy.NarrowChannelVerified) },    // a multiple of 16 below 64
+        { 3, 16, 3, 32, Two, ScalarType.Float64, 1, nameof(ConvStrategy.Native) },                    // float64 is right natively
+        { 512, 1024, 1, 8, Two, ScalarType.Float32, 1, nameof(ConvStrategy.Strided1x1) },             // the SIGFPE shape
+        { 768, 1536, 1, 8, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.PointwiseAsMatmul) },     // bf16 1×1 on 8×8
+        { 768, 1536, 1, 16, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.Native) },               // 16×16 is faster as a conv
+        { 768, 1536, 1, 8, One, ScalarType.Float32, 1, nameof(ConvStrategy.Native) },                 // float32 keeps the conv
+        { 256, 256, 3, 8, One, ScalarType.Float32, 2, nameof(ConvStrategy.Native) },                  // 128 per group
+        { 256, 256, 3, 8, One, ScalarType.Float32, 16, nameof(ConvStrategy.NarrowChannelVerified) },  // 16 per group
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void EachConvolutionTakesItsNamedStrategy(long cin, long cout, long k, int map, long[] stride, ScalarType dtype, int groups, string expected)
+    {
+        Assert.True(ConvolutionBackend.WorkaroundsEnabled);
+        using var x = zeros(new long[] { 1, cin, map, map }, dtype);
+        using var w = zeros(new long[] { cout, cin / groups, k, k }, dtype);
+        Assert.Equal(expected, ConvolutionBackend.StrategyFor(x, w, stride, k == 1 ? Zero : One, groups).ToString());
+    }
+
+    [Fact]
+    public void EveryStrategyComputesTheFloat64Convolution()
+    {
+        // One case per strategy, against libtorch's float64 convolution (which does not use oneDNN).
+        var cases = new (long Cin, long Cout, long K, long[] Stride, ScalarType DType, double Tolerance)[]
+        {
+            (3, 16, 3, Two, ScalarType.Float32, 1e-5), (512, 1024, 1, Two, ScalarType.Float32, 1e-5),
+            (768, 1536, 1, One, ScalarType.BFloat16, 2e-2), (128, 128, 3, One, ScalarType.Float32, 1e-5),
+        };
+        foreach (var (cin, cout, k, stride, dtype, tolerance) in cases)
+        {
+            using var scope = NewDisposeScope();
+            manual_seed(4);
+            var x = randn(new long[] { 2, cin, 8, 8 }, ScalarType.Float64);
+            var w = randn(new long[] { cout, cin, k, k }, ScalarType.Float64) / Math.Sqrt(cin * k * k);
+            var padding = k == 1 ? Zero : One;
+            var reference = nn.functional.conv2d(x.to(dtype).to(ScalarType.Float64), w.to(dtype).to(ScalarType.Float64), strides: stride, padding: padding);
+            var y = ConvolutionBackend.Conv2d(x.to(dtype), w.to(dtype), null, stride, padding, One, 1).to(ScalarType.Float64);
+            var error = ((y - reference).norm() / reference.norm()).ToDouble();
+            Assert.True(error < tolerance, $"{cin}→{cout} k{k} {dtype}: relative error {error:E2}");
+        }
+    }
+
+    [Theory]
+    [InlineData(false, null, true)]
+    [InlineData(true, null, false)]
+    [InlineData(false, "1", false)]
+    [InlineData(false, "TRUE", false)]
+    [InlineData(false, " true ", false)]
+    [InlineData(false, "0", true)]
+    [InlineData(false, "", true)]
+    public void TheOptOutSwitchAndVariableTurnTheWorkaroundsOff(bool switchSet, string? variable, bool enabled) =>
+        Assert.Equal(enabled, ConvolutionBackend.WorkaroundsWanted(switchSet, variable));
+
+    [Fact]
+    public void TorchSharpStillHasEveryInternalMemberTheLibraryUses()
+    {
+        // Fails after a TorchSharp upgrade that moved one, naming it (see TorchSharpInternals).
+        Assert.Equal(Array.Empty<string>(), TorchSharpInternals.CheckShape());
+    }
+
+    [Fact]
+    public void TheInternalsDoorReadsRealValues()
+    {
+        using var t = arange(4, ScalarType.Float32);
+        Assert.NotEqual(IntPtr.Zero, TorchSharpInternals.DataPointer(t));
+        using var module = nn.Linear(2, 2);
+        var sgd = optim.SGD(module.parameters(), 0.1, weight_decay: 0.25);
+        Assert.Equal(0.25, TorchSharpInternals.DefaultWeightDecay(sgd));
+        Assert.Equal(0.0, TorchSharpInternals.DefaultWeightDecay(optim.SGD(module.parameters(), 0.1)));
+    }
+}

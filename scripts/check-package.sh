@@ -10,20 +10,10 @@ version="0.1.0-local.$(date +%Y%m%d%H%M%S)"
 for p in src/*/*.csproj; do
   dotnet pack "$p" -c Release -o "$feed" -p:Version="$version" -nologo -v quiet -clp:ErrorsOnly
 done
-cfg="$(mktemp)"
-cat > "$cfg" <<CFG
-<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <packageSources>
-    <clear />
-    <add key="local" value="$feed" />
-    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
-  </packageSources>
-</configuration>
-CFG
-dotnet restore samples/PackageConsumer --configfile "$cfg" -p:NfNetVersion="$version" -nologo -v quiet
-rm -f "$cfg"
+# The local feed is added to the machine's configured sources (no registry host is named in this repository).
+dotnet restore samples/PackageConsumer -p:RestoreAdditionalProjectSources="$feed" -p:NfNetVersion="$version" -nologo -v quiet
 out="$(dotnet run --project samples/PackageConsumer --no-restore -p:NfNetVersion="$version" -nologo)"
 echo "$out"
 grep -q "has 71489284 parameters" <<<"$out"
-echo "package check: NfNet.Core $version from a local feed builds and runs"
+grep -q "resnet50 from the registry has 25557032 parameters" <<<"$out"
+echo "package check: NfNet.Core and NfNet.Baselines $version from a local feed build and run"

@@ -12,6 +12,13 @@ rm -rf "$results"
 status=0
 dotnet test NfNet.sln -c Release --no-build --logger "trx" --results-directory "$results" || status=$?
 
+# No committed file may name a package registry's host: restores use the machine's configured sources.
+if git grep -nIE "https?://[A-Za-z0-9.-]*(nuget|npmjs|debian)\.(org|com)" -- . > artifacts-registry-hosts.txt 2>/dev/null; then
+    echo "registry hosts named in committed files:"; cat artifacts-registry-hosts.txt; status=1; hosts_failed=1
+else
+    echo "registry-host check: no committed file names a package registry's host"
+fi
+rm -f artifacts-registry-hosts.txt
 # The packed NuGet packages must be consumable from a local feed.
 bash scripts/check-package.sh || { echo "package check failed"; status=1; pack_failed=1; }
 # The benchmarks must keep running: one dry iteration of every case at 64 px (about 40 s; measures nothing).
@@ -36,5 +43,6 @@ PY
 )
 if [ "${pack_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 if [ "${bench_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
+if [ "${hosts_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi

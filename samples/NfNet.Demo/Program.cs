@@ -1,6 +1,6 @@
 // NfNet.NET demo: train a small NFNet on Fashion-MNIST with SGD-Nesterov + AGC + warm-up/cosine in mixed bf16,
 // evaluate on the 10,000 test images, save a checkpoint, metrics CSV and plots.
-//   dotnet run -c Release --project samples/NfNet.Demo -- [--epochs N] [--batch N] [--width N] [--data DIR] [--out DIR]
+//   dotnet run -c Release --project samples/NfNet.Demo -- [--epochs N] [--batch N] [--width N] [--data DIR] [--out DIR] [--resume]
 //   dotnet run -c Release --project samples/NfNet.Demo -- --inference [--variant F0] [--resolution 256] [--bf16]
 using System.Diagnostics;
 using NfNet;
@@ -24,6 +24,7 @@ var variant = "F0";
 int? resolution = null;
 var bf16 = false;
 var fp32 = false;
+var resume = false;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -38,15 +39,18 @@ try
             case "--data": data = args[++i]; break;
             case "--out": outDir = Path.GetFullPath(args[++i]); break;
             case "--fp32": fp32 = true; break;
+            case "--resume": resume = true; break;
             case "--inference": inference = true; break;
             case "--variant": variant = args[++i]; break;
             case "--resolution": resolution = int.Parse(args[++i]); break;
             case "--bf16": bf16 = true; break;
             case "-h" or "--help":
                 Console.WriteLine("""
-                    usage: NfNet.Demo [--epochs 20] [--batch 256] [--width 32] [--data DIR] [--out DIR] [--seed 0] [--limit N] [--fp32]
+                    usage: NfNet.Demo [--epochs 20] [--batch 256] [--width 32] [--data DIR] [--out DIR] [--seed 0] [--limit N] [--fp32] [--resume]
                            NfNet.Demo --inference [--variant F0..F7] [--resolution PX] [--bf16]
                     Trains a small NFNet on Fashion-MNIST (IDX files in DIR, default /usr/share/datasets/fashion-mnist).
+                    --resume continues an interrupted run from OUT/checkpoint.nfckpt (same options; the checkpoint is
+                    written after every epoch), as exactly as if it had not stopped.
                     """);
                 return 0;
             default:
@@ -81,19 +85,42 @@ try
                       $"{options.Precision}; {get_num_threads()} threads");
     Directory.CreateDirectory(outDir);
     using var trainer = new Trainer(model, 10, options);
+    var csv = Path.Combine(outDir, "metrics.csv");
+    var earlier = new List<string>();
+    if (resume)
+    {
+        if (!File.Exists(options.CheckpointPath))
+        {
+            Console.Error.WriteLine($"--resume: no checkpoint at {options.CheckpointPath} (run without --resume first, with the same --out)");
+            return 3;
+        }
+        var info = trainer.Resume(options.CheckpointPath);
+        Console.WriteLine($"resumed from {options.CheckpointPath}: epoch {info.Epoch}, step {info.Step}");
+        // Keep the metrics of the epochs already trained (the CSV's first column is the epoch).
+        if (File.Exists(csv))
+            earlier.AddRange(File.ReadLines(csv).Skip(1).Where(l => int.TryParse(l.Split(',')[0], out var e) && e <= info.Epoch));
+        if (info.Epoch >= epochs)
+        {
+            Console.WriteLine($"nothing to do: the checkpoint already has all {epochs} epochs");
+            return 0;
+        }
+    }
     var clock = Stopwatch.StartNew();
     ConsoleProgress.Fit(trainer, train, test);
     var minutes = clock.Elapsed.TotalMinutes;
     var final = trainer.History[^1];
-    var csv = Path.Combine(outDir, "metrics.csv");
-    File.WriteAllLines(csv, new[] { EpochMetrics.CsvHeader }.Concat(trainer.History.Select(m => m.ToCsv())));
+    AtomicFile.WriteAllLines(csv, new[] { EpochMetrics.CsvHeader }.Concat(earlier).Concat(trainer.History.Select(m => m.ToCsv())));
     var curves = Path.Combine(outDir, "curves.png");
     TrainingPlots.SaveCurves(trainer.History, curves);
     var spp = Path.Combine(outDir, "signal-propagation.png");
     using (var batchForSpp = test.Batches(256, shuffle: false).First().Images)
     {
-        var stats = SignalPropagation.Measure(model, batchForSpp);
-        TrainingPlots.SaveSignalPropagation(stats, spp);
+        // The paper's SPPs are of the network at initialisation: the same seed rebuilds it exactly, also after a resume.
+        manual_seed(seed);
+        using var initial = new NFNet(config);
+        var atInit = SignalPropagation.Measure(initial, batchForSpp);
+        var trained = SignalPropagation.Measure(model, batchForSpp);
+        TrainingPlots.SaveSignalPropagation(trained, spp, atInitialisation: atInit);
     }
     Console.WriteLine();
     Console.WriteLine($"test accuracy {final.Test!.Top1:P2} (top-5 {final.Test.Top5:P2}) after {epochs} epochs in {minutes:F1} min");

@@ -45,6 +45,7 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
+        NativeRuntime.EnsureLoaded();
         if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes));
         if (options.Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Epochs must be positive");
         if (options.BatchSize <= 0 || options.AccumulationSteps <= 0 || options.BatchSize % options.AccumulationSteps != 0)

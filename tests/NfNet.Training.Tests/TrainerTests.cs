@@ -190,4 +190,27 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
         Reporting.TrainingPlots.SaveSignalPropagation(signals, png);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
     }
+
+    [Fact]
+    public void SignalPropagationMeasuresAnyResidualTrunkAndPlotsInitialisationBesideTrained()
+    {
+        manual_seed(6);
+        using var nfResNet = new NfNet.Models.Baselines.NFResNet(new NfNet.Models.Baselines.NFResNetConfig
+        {
+            Depths = new[] { 2, 1 }, Widths = new[] { 8, 16 }, StemWidth = 16, NumClasses = 10, InChannels = 1,
+        });
+        using var test = Slice.Test(32);
+        var atInit = Reporting.SignalPropagation.Measure(nfResNet, test.Images);
+        Assert.Equal(new[] { "blocks.0_0", "blocks.0_1", "blocks.1_0" }, atInit.Select(s => s.Block));
+        // skipinit_gain = 0: the second (non-transition) block passes its input through unchanged.
+        Assert.Equal(atInit[0].AverageChannelVariance, atInit[1].AverageChannelVariance, 9);
+        using (no_grad()) foreach (var (_, gain) in nfResNet.ResidualGainParameters()) gain.fill_(1.0);
+        var trained = Reporting.SignalPropagation.Measure(nfResNet, test.Images);
+        Assert.NotEqual(atInit[1].AverageChannelVariance, trained[1].AverageChannelVariance);
+        var png = Path.Combine(_dir, "spp-both.png");
+        Reporting.TrainingPlots.SaveSignalPropagation(trained, png, atInitialisation: atInit);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+        Assert.Equal(new[] { "spp-both.png" }, Directory.GetFiles(_dir).Select(Path.GetFileName));   // written atomically: no temp left
+        Assert.Throws<ArgumentException>(() => Reporting.TrainingPlots.SaveSignalPropagation(trained, png, atInitialisation: atInit.Take(2).ToArray()));
+    }
 }

@@ -20,7 +20,7 @@ namespace NfNet.Models;
 public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 {
     /// <summary>Creates the module with TorchSharp name <paramref name="name"/>.</summary>
-    protected ImageClassifier(string name) : base(name) { }
+    protected ImageClassifier(string name) : base(Devices.NativeRuntime.Then(name)) { }
 
     /// <summary>Input image channels (3 for RGB).</summary>
     public abstract int InChannels { get; }

@@ -61,6 +61,7 @@ public static class ModelRegistry
     public static ImageClassifier Create(string name, int? numClasses = null, int? inChannels = null, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(name);
+        Devices.NativeRuntime.EnsureLoaded();
         _ = ProvidersLoaded.Value;
         if (!Factories.TryGetValue(name.Trim(), out var factory)) throw new UnknownModelException(name, Names);
         return factory(numClasses, inChannels, device);

@@ -29,23 +29,7 @@ public static class TrainingCheckpoint
     public static void Save(string path, nn.Module model, optim.Optimizer optimizer, ExponentialMovingAverage? ema, CheckpointInfo info)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
-        {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Write(file, model, optimizer, ema, info);
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-            throw;
-        }
+        AtomicFile.Write(path, stream => Write(stream, model, optimizer, ema, info));
     }
 
     /// <summary>Writes a checkpoint to a stream (not atomic by itself).</summary>

@@ -80,10 +80,6 @@ public static class TrainingPlots
         return scatter;
     }
 
-    private static void Save(Plot plot, string path, int width, int height)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        plot.SavePng(full, width, height);
-    }
+    private static void Save(Plot plot, string path, int width, int height) =>
+        AtomicFile.WriteVia(path, temp => plot.SavePng(temp, width, height));
 }

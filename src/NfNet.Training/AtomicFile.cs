@@ -1,0 +1,52 @@
+namespace NfNet.Training;
+
+/// <summary>
+/// Writes files atomically: to a temporary file in the same directory, flushed to disk, then renamed over the target,
+/// so readers (and a crash mid-write) see the old file or the whole new one, never half of one. Checkpoints, metrics
+/// and plots are written this way.
+/// </summary>
+public static class AtomicFile
+{
+    /// <summary>Writes <paramref name="path"/> with <paramref name="write"/>, atomically; creates the directory.</summary>
+    /// <exception cref="IOException">The write or the rename failed; the previous file is unchanged and no temporary file is left.</exception>
+    public static void Write(string path, Action<Stream> write)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(write);
+        WriteVia(path, temp =>
+        {
+            using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write);
+            write(file);
+            file.Flush(flushToDisk: true);
+        });
+    }
+
+    /// <summary>Writes <paramref name="lines"/> to <paramref name="path"/> atomically (UTF-8, one per line).</summary>
+    public static void WriteAllLines(string path, IEnumerable<string> lines) =>
+        Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, leaveOpen: true);
+            foreach (var line in lines) writer.WriteLine(line);
+        });
+
+    /// <summary>Lets <paramref name="save"/> write a temporary path of its own (for libraries that take a file name, such
+    /// as a plot's PNG export), then renames it over <paramref name="path"/>.</summary>
+    public static void WriteVia(string path, Action<string> save)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(save);
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        // Same directory (a rename within one file system is atomic), same extension (exporters pick the format from it).
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileNameWithoutExtension(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}{Path.GetExtension(full)}");
+        try
+        {
+            save(temp);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+}

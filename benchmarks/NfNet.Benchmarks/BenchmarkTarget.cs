@@ -34,19 +34,27 @@ public static class BenchmarkTarget
 
     /// <summary>Training-step resolution and batch for <paramref name="variant"/> on <paramref name="device"/>.</summary>
     /// <exception cref="ArgumentException">A size variable that is not a positive integer.</exception>
-    public static (int Resolution, int Batch) TrainingSize(string variant, DeviceType device)
+    public static (int Resolution, int Batch) TrainingSize(string variant, DeviceType device) =>
+        TrainingSize(variant, device, Environment.GetEnvironmentVariable);
+
+    /// <summary><see cref="TrainingSize(string, DeviceType)"/> with the variables read from <paramref name="environment"/>.</summary>
+    internal static (int Resolution, int Batch) TrainingSize(string variant, DeviceType device, Func<string, string?> environment)
     {
         var config = NFNetVariants.Get(variant);
         var cuda = device == DeviceType.CUDA;
-        var resolution = PositiveInt("NFNET_BENCH_RES", cuda ? config.TrainResolution : 128);
-        var batch = PositiveInt("NFNET_BENCH_BATCH", cuda ? PaperBatchPerDevice : CpuBatch(config));
+        var resolution = PositiveInt("NFNET_BENCH_RES", cuda ? config.TrainResolution : 128, environment);
+        var batch = PositiveInt("NFNET_BENCH_BATCH", cuda ? PaperBatchPerDevice : CpuBatch(config), environment);
         return (resolution, batch);
     }
 
     /// <summary>Inference resolution and batch for <paramref name="variant"/> (the eval resolution, batch 1).</summary>
     /// <exception cref="ArgumentException">A size variable that is not a positive integer.</exception>
-    public static (int Resolution, int Batch) InferenceSize(string variant) =>
-        (PositiveInt("NFNET_BENCH_INFER_RES", NFNetVariants.Get(variant).EvalResolution), PositiveInt("NFNET_BENCH_INFER_BATCH", 1));
+    public static (int Resolution, int Batch) InferenceSize(string variant) => InferenceSize(variant, Environment.GetEnvironmentVariable);
+
+    /// <summary><see cref="InferenceSize(string)"/> with the variables read from <paramref name="environment"/>.</summary>
+    internal static (int Resolution, int Batch) InferenceSize(string variant, Func<string, string?> environment) =>
+        (PositiveInt("NFNET_BENCH_INFER_RES", NFNetVariants.Get(variant).EvalResolution, environment),
+         PositiveInt("NFNET_BENCH_INFER_BATCH", 1, environment));
 
     /// <summary>CPU default batch: 8 for F0–F2, 4 for F3–F4, 2 for F5–F7 (by third-stage depth: 6/12/18, 24/30, 36/42).</summary>
     internal static int CpuBatch(NFNetConfig config) => config.Depths[2] switch
@@ -66,9 +74,9 @@ public static class BenchmarkTarget
 
     /// <summary>The positive integer in environment variable <paramref name="name"/>, or <paramref name="fallback"/> when unset.</summary>
     /// <exception cref="ArgumentException">A value that is not a positive integer.</exception>
-    internal static int PositiveInt(string name, int fallback)
+    internal static int PositiveInt(string name, int fallback, Func<string, string?>? environment = null)
     {
-        var text = Environment.GetEnvironmentVariable(name);
+        var text = (environment ?? Environment.GetEnvironmentVariable)(name);
         if (string.IsNullOrWhiteSpace(text)) return fallback;
         return int.TryParse(text, out var value) && value > 0 ? value
             : throw new ArgumentException($"{name} must be a positive integer, got '{text}'");

@@ -8,8 +8,8 @@ namespace NfNet.Training.Tests;
 /// <summary>The benchmarks' default sizes: small on CPU, the paper's per-device setting on CUDA.</summary>
 public sealed class BenchmarkTargetTests
 {
-    // An explicit size override in this process's environment replaces the defaults these tests check.
-    private static bool Overridden(params string[] names) => names.Any(n => Environment.GetEnvironmentVariable(n) is not null);
+    // The defaults are read with an empty environment, so an override set in this process cannot hide them.
+    private static string? NoVariables(string name) => null;
 
     [Theory]
     [InlineData("F0", 8)]
@@ -20,8 +20,7 @@ public sealed class BenchmarkTargetTests
     [InlineData("F7", 2)]
     public void CpuDefaultsAre128PixelsWithABatchThatFinishes(string variant, int batch)
     {
-        if (Overridden("NFNET_BENCH_RES", "NFNET_BENCH_BATCH")) return;
-        Assert.Equal((128, batch), BenchmarkTarget.TrainingSize(variant, DeviceType.CPU));
+        Assert.Equal((128, batch), BenchmarkTarget.TrainingSize(variant, DeviceType.CPU, NoVariables));
     }
 
     [Theory]
@@ -31,16 +30,23 @@ public sealed class BenchmarkTargetTests
     [InlineData("F7", 480)]
     public void CudaDefaultsAreThePapersBatch32AtTheTrainResolution(string variant, int resolution)
     {
-        if (Overridden("NFNET_BENCH_RES", "NFNET_BENCH_BATCH")) return;
-        Assert.Equal((resolution, 32), BenchmarkTarget.TrainingSize(variant, DeviceType.CUDA));
+        Assert.Equal((resolution, 32), BenchmarkTarget.TrainingSize(variant, DeviceType.CUDA, NoVariables));
     }
 
     [Fact]
     public void InferenceDefaultsToTheEvalResolutionAtBatch1()
     {
-        if (Overridden("NFNET_BENCH_INFER_RES", "NFNET_BENCH_INFER_BATCH")) return;
-        Assert.Equal((256, 1), BenchmarkTarget.InferenceSize("F0"));
-        Assert.Equal((576, 1), BenchmarkTarget.InferenceSize("F6"));
+        Assert.Equal((256, 1), BenchmarkTarget.InferenceSize("F0", NoVariables));
+        Assert.Equal((576, 1), BenchmarkTarget.InferenceSize("F6", NoVariables));
+    }
+
+    [Fact]
+    public void VariablesOverrideTheDefaultsAndBadValuesAreNamed()
+    {
+        var env = new Dictionary<string, string> { ["NFNET_BENCH_RES"] = "96", ["NFNET_BENCH_BATCH"] = "3", ["NFNET_BENCH_INFER_BATCH"] = "0" };
+        Assert.Equal((96, 3), BenchmarkTarget.TrainingSize("F0", DeviceType.CUDA, n => env.GetValueOrDefault(n)));
+        var error = Assert.Throws<ArgumentException>(() => BenchmarkTarget.InferenceSize("F0", n => env.GetValueOrDefault(n)));
+        Assert.Contains("NFNET_BENCH_INFER_BATCH", error.Message);
     }
 
     [Fact]

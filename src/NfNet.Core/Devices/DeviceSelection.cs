@@ -21,18 +21,25 @@ public static class DeviceSelection
     public static Device Best(string? preferred = null)
     {
         var cudaAvailable = cuda.is_available();
-        var name = preferred ?? Environment.GetEnvironmentVariable(OverrideVariable);
-        if (string.IsNullOrWhiteSpace(name)) return cudaAvailable ? CUDA : CPU;
+        var name = Resolve(preferred ?? Environment.GetEnvironmentVariable(OverrideVariable), cudaAvailable);
+        return name == "cpu" ? CPU : name == "cuda" ? CUDA : device(name);
+    }
+
+    /// <summary>The rule of <see cref="Best"/> without the machine: the device name chosen for a requested
+    /// <paramref name="name"/> (null or blank: automatic) when CUDA is or is not available.</summary>
+    internal static string Resolve(string? name, bool cudaAvailable)
+    {
+        if (string.IsNullOrWhiteSpace(name)) return cudaAvailable ? "cuda" : "cpu";
         name = name.Trim().ToLowerInvariant();
-        if (name == "cpu") return CPU;
-        if (name.StartsWith("cuda", StringComparison.Ordinal))
+        if (name == "cpu") return "cpu";
+        if (name == "cuda" || (name.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(name[5..], out var index) && index >= 0))
         {
             if (!cudaAvailable)
                 throw new InvalidOperationException($"device '{name}' was requested but CUDA is not available (TorchSharp needs a " +
                     "TorchSharp-cuda-* package and a GPU); use 'cpu'");
-            return device(name);
+            return name;
         }
-        throw new ArgumentException($"unknown device '{name}' (expected cpu, cuda or cuda:N)", nameof(preferred));
+        throw new ArgumentException($"unknown device '{name}' (expected cpu, cuda or cuda:N)", nameof(name));
     }
 
     /// <summary>TF32 matmuls and cuDNN convolutions on Ampere+ GPUs (faster, ~10-bit mantissa). No effect on CPU.</summary>

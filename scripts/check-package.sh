@@ -4,12 +4,8 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 feed="$repo_root/artifacts/feed"
-rm -rf "$feed" && mkdir -p "$feed"
-# A unique version per check, so NuGet's global cache never serves a stale package.
-version="0.1.0-local.$(date +%Y%m%d%H%M%S)"
-for p in src/*/*.csproj; do
-  dotnet pack "$p" -c Release -o "$feed" -p:Version="$version" -nologo -v quiet -clp:ErrorsOnly
-done
+rm -rf "$feed"
+version="$(bash scripts/pack.sh "$feed" | tail -n 1)"
 # The local feed is added to the machine's configured sources (no registry host is named in this repository).
 dotnet restore samples/PackageConsumer -p:RestoreAdditionalProjectSources="$feed" -p:NfNetVersion="$version" -nologo -v quiet
 out="$(dotnet run --project samples/PackageConsumer --no-restore -p:NfNetVersion="$version" -nologo)"

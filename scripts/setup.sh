@@ -6,7 +6,7 @@
 #     on Debian do we add Debian 13 (trixie) with a low apt pin (priority 100, so nothing else is upgraded
 #     from it) and install trixie's libstdc++6. Other systems are never changed: we say what is missing.
 #  2. Optional data for the samples (Fashion-MNIST from Debian's dataset-fashion-mnist), when apt is there.
-#  3. dotnet restore + build of the solution (skip with NFNET_SETUP_NO_BUILD=1).
+#  3. dotnet restore + build of the solution, and the local .NET tools (skip with NFNET_SETUP_NO_BUILD=1).
 #
 # Re-running it changes nothing once everything is in place.
 set -euo pipefail
@@ -137,6 +137,9 @@ build_solution() {
   say "build: dotnet build NfNet.sln -c Release"
   (cd "$repo_root" && dotnet build NfNet.sln -c Release -nologo -v quiet -clp:ErrorsOnly) \
     || die "dotnet build failed"
+  # The .NET Interactive kernel (dotnet-repl, pinned in .config/dotnet-tools.json) that the tests run the notebooks in.
+  say "tools: dotnet tool restore"
+  (cd "$repo_root" && dotnet tool restore >/dev/null) || die "dotnet tool restore failed"
 }
 
 ensure_cxx_runtime

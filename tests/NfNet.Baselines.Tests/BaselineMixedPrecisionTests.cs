@@ -24,6 +24,7 @@ public sealed class BaselineMixedPrecisionTests
     };
 
     [Theory]
+    [Trait("Category", "Slow")]
     [MemberData(nameof(Models))]
     public void MixedBf16LogitsMatchFloat32(string name)
     {

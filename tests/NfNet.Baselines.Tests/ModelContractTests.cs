@@ -98,6 +98,7 @@ public sealed class ModelContractTests
     }
 
     [Theory]
+    [Trait("Category", "Slow")]
     [MemberData(nameof(SmallEnough))]
     public void ForwardAndBackwardGiveFiniteNonZeroGradientsForEveryParameter(string name)
     {
@@ -142,6 +143,7 @@ public sealed class ModelContractTests
     }
 
     [Theory]
+    [Trait("Category", "Slow")]
     [MemberData(nameof(SmallEnough))]
     public void StateDictRoundTripsThroughSafetensorsAndBf16ForwardAgrees(string name)
     {

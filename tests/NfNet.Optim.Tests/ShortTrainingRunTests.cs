@@ -11,6 +11,7 @@ namespace NfNet.Optim.Tests;
 /// A tiny NFNet on a fixed synthetic task (which quadrant of a noisy 16×16 image holds a bright square): AGC keeps
 /// training stable at a learning rate where plain SGD blows up.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class ShortTrainingRunTests(ITestOutputHelper output)
 {
     private const int Classes = 4;

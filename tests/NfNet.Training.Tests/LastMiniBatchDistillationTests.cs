@@ -79,6 +79,7 @@ public sealed class LastMiniBatchDistillationTests
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void TheTrainerTrainsWithDlbAndRefusesSam()
     {
         using var train = Slice.Train(1024);

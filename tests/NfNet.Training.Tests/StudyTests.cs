@@ -5,6 +5,7 @@ namespace NfNet.Training.Tests;
 
 /// <summary>Each study sample runs end to end in its reduced <c>--quick</c> mode on the committed Fashion-MNIST slice and
 /// writes its table, CSV and plot; the tables carry the behaviour each study is about.</summary>
+[Trait("Category", "Slow")]
 public sealed class StudyTests : IDisposable
 {
     private readonly string _out = Path.Combine(Path.GetTempPath(), "nfnet-study-tests-" + Guid.NewGuid().ToString("N"));

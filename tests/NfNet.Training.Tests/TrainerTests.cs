@@ -25,6 +25,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
     private string TempFile() => Path.Combine(Directory.CreateDirectory(Path.Combine(_dir, Guid.NewGuid().ToString("N"))).FullName, "run.nfckpt");
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void TinyNFNetLearnsTheFashionSliceWithAgc()
     {
         using var train = Slice.Train();
@@ -44,6 +45,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
     private const double HighLr = 0.4;
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void WithoutAgcTheSameHighLearningRateDivergesOrIsWorse()
     {
         using var train = Slice.Train();
@@ -66,6 +68,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void LongRunsDoNotAccumulateLiveTensors()
     {
         using var train = Slice.Train(512);

@@ -19,6 +19,13 @@ else
     echo "registry-host check: no committed file names a package registry's host"
 fi
 rm -f artifacts-registry-hosts.txt
+# The code keeps the repository's style (.editorconfig).
+if dotnet format NfNet.sln --verify-no-changes -v q > artifacts-format.log 2>&1; then
+    echo "dotnet format --verify-no-changes: the code follows .editorconfig"
+else
+    echo "dotnet format --verify-no-changes failed (run 'dotnet format NfNet.sln'):"; head -20 artifacts-format.log; status=1; format_failed=1
+fi
+rm -f artifacts-format.log
 # The packed NuGet packages must be consumable from a local feed.
 bash scripts/check-package.sh || { echo "package check failed"; status=1; pack_failed=1; }
 # The benchmarks must keep running: one dry iteration of every case at 64 px (about 40 s; measures nothing).
@@ -44,5 +51,6 @@ PY
 if [ "${pack_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 if [ "${bench_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 if [ "${hosts_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
+if [ "${format_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi

@@ -1,5 +1,5 @@
-using NfNet.Internal;
 using System.Runtime.Intrinsics;
+using NfNet.Internal;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -43,7 +43,7 @@ public sealed class SharpnessAwareMinimization : OptimizerDecorator
     public SharpnessAwareMinimization(optim.Optimizer inner, double rho = DefaultRho, bool adaptive = false,
         bool skipNonFiniteSteps = false) : base(inner)
     {
-                if (!(rho >= 0) || double.IsInfinity(rho))
+        if (!(rho >= 0) || double.IsInfinity(rho))
             throw new ArgumentOutOfRangeException(nameof(rho), rho, "SAM's rho must be a finite, non-negative number");
         Rho = rho;
         Adaptive = adaptive;

@@ -31,8 +31,11 @@ public sealed class BatchNormResNetTests
     public void AnyClassCountAndInputChannelsForward(ResNetForm form)
     {
         manual_seed(0);
-        var config = new ResNetConfig { Form = form, Depths = new[] { 1, 1 }, Widths = new[] { 16, 32 }, StemWidth = 16,
-            NumClasses = 7, InChannels = 1, StemPool = false };
+        var config = new ResNetConfig
+        {
+            Form = form, Depths = new[] { 1, 1 }, Widths = new[] { 16, 32 }, StemWidth = 16,
+            NumClasses = 7, InChannels = 1, StemPool = false
+        };
         using var model = new BatchNormResNet(config);
         using var y = model.forward(randn(2, 1, 28, 28));
         Assert.Equal(new long[] { 2, 7 }, y.shape);

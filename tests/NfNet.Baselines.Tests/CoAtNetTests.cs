@@ -125,8 +125,11 @@ public sealed class CoAtNetTests
     public void TinyCoAtNetTrainsForwardAtAnotherResolutionAndRejectsSmallImages()
     {
         manual_seed(2);
-        var config = new CoAtNetConfig { StemWidth = 16, StemStride = 1, Widths = new[] { 16, 32, 64, 64 }, Depths = new[] { 1, 1, 2, 1 },
-            NumClasses = 10, InChannels = 1, ImageSize = 32 };
+        var config = new CoAtNetConfig
+        {
+            StemWidth = 16, StemStride = 1, Widths = new[] { 16, 32, 64, 64 }, Depths = new[] { 1, 1, 2, 1 },
+            NumClasses = 10, InChannels = 1, ImageSize = 32
+        };
         using var model = new CoAtNet(config);
         model.train();
         using var y = model.call(randn(2, 1, 32, 32));

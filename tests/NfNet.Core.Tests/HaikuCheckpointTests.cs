@@ -53,8 +53,10 @@ public sealed class HaikuCheckpointTests : IDisposable
                 if (parts[3] == "skipinit_gain") { result[$"NFNet/~/{block}/skip_gain"] = value.reshape(1); continue; }
                 (module, kind) = inner switch
                 {
-                    "conv1" => ($"{block}/~/conv0", "conv"), "conv2" => ($"{block}/~/conv1", "conv"),
-                    "conv2b" => ($"{block}/~/conv1b", "conv"), "conv3" => ($"{block}/~/conv2", "conv"),
+                    "conv1" => ($"{block}/~/conv0", "conv"),
+                    "conv2" => ($"{block}/~/conv1", "conv"),
+                    "conv2b" => ($"{block}/~/conv1b", "conv"),
+                    "conv3" => ($"{block}/~/conv2", "conv"),
                     "downsample.conv" => ($"{block}/~/conv_shortcut", "conv"),
                     "attn_last.fc1" => ($"{block}/~/squeeze_excite/~/linear", "se"),
                     "attn_last.fc2" => ($"{block}/~/squeeze_excite/~/linear_1", "se"),

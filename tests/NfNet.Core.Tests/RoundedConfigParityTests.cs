@@ -75,8 +75,11 @@ public sealed class RoundedConfigParityTests
     [InlineData(56, 0.25, 8, 8, 16)]    // 14 rounds to 16
     public void BottleneckWidthIsRoundedAsTimmRoundsIt(int width, double ratio, int groupWidth, int divisor, int expectedMid)
     {
-        var config = new NFNetConfig { Widths = new[] { width }, Depths = new[] { 1 }, StemWidth = 16, BottleneckRatio = ratio,
-            GroupWidth = groupWidth, ChannelDivisor = divisor }.Validate();
+        var config = new NFNetConfig
+        {
+            Widths = new[] { width }, Depths = new[] { 1 }, StemWidth = 16, BottleneckRatio = ratio,
+            GroupWidth = groupWidth, ChannelDivisor = divisor
+        }.Validate();
         Assert.Equal(expectedMid, config.MidWidth(0));
         Assert.Equal(expectedMid / groupWidth, config.Groups(0));
     }

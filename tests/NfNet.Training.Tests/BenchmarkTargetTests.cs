@@ -1,7 +1,7 @@
 using NfNet;
 using NfNet.Benchmarks;
-using Xunit;
 using TorchSharp;
+using Xunit;
 
 namespace NfNet.Training.Tests;
 

@@ -21,7 +21,10 @@ public sealed class TrainerPartsTests
 
     private static TrainerOptions Quick => FashionMnistRecipe.Options(epochs: 1, batchSize: 8) with
     {
-        Augment = null, Precision = Devices.PrecisionMode.Float32, MaxSteps = 2, TuneNativeAllocator = false,
+        Augment = null,
+        Precision = Devices.PrecisionMode.Float32,
+        MaxSteps = 2,
+        TuneNativeAllocator = false,
     };
 
     [Theory]

@@ -1,8 +1,8 @@
 using System.Text;
+using NfNet.Devices;
 using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
-using NfNet.Devices;
 using static TorchSharp.torch;
 
 namespace NfNet.Models;

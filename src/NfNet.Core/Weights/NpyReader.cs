@@ -87,9 +87,15 @@ public static partial class NpyReader
         var fortran = order.Groups[1].Value == "True";
         var (dtype, size) = descr.Groups[1].Value switch
         {
-            "<f8" => (ScalarType.Float64, 8), "<f4" => (ScalarType.Float32, 4), "<f2" => (ScalarType.Float16, 2),
-            "<i8" => (ScalarType.Int64, 8), "<i4" => (ScalarType.Int32, 4), "<i2" => (ScalarType.Int16, 2),
-            "|i1" => (ScalarType.Int8, 1), "|u1" => (ScalarType.Byte, 1), "|b1" => (ScalarType.Bool, 1),
+            "<f8" => (ScalarType.Float64, 8),
+            "<f4" => (ScalarType.Float32, 4),
+            "<f2" => (ScalarType.Float16, 2),
+            "<i8" => (ScalarType.Int64, 8),
+            "<i4" => (ScalarType.Int32, 4),
+            "<i2" => (ScalarType.Int16, 2),
+            "|i1" => (ScalarType.Int8, 1),
+            "|u1" => (ScalarType.Byte, 1),
+            "|b1" => (ScalarType.Bool, 1),
             var d => throw Bad($".npy dtype '{d}' is not supported (little-endian floats, ints, uint8 and bool are)"),
         };
         long count = shape.Aggregate(1L, (a, b) => checked(a * b));

@@ -25,6 +25,8 @@ int? resolution = null;
 var bf16 = false;
 var fp32 = false;
 var resume = false;
+var checkpointEvery = 0;
+var keep = 2;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -40,6 +42,8 @@ try
             case "--out": outDir = Path.GetFullPath(args[++i]); break;
             case "--fp32": fp32 = true; break;
             case "--resume": resume = true; break;
+            case "--checkpoint-every": checkpointEvery = int.Parse(args[++i]); break;
+            case "--keep": keep = int.Parse(args[++i]); break;
             case "--inference": inference = true; break;
             case "--variant": variant = args[++i]; break;
             case "--resolution": resolution = int.Parse(args[++i]); break;
@@ -47,10 +51,12 @@ try
             case "-h" or "--help":
                 Console.WriteLine("""
                     usage: NfNet.Demo [--epochs 20] [--batch 256] [--width 32] [--data DIR] [--out DIR] [--seed 0] [--limit N] [--fp32] [--resume]
+                                      [--checkpoint-every STEPS] [--keep 2]
                            NfNet.Demo --inference [--variant F0..F7] [--resolution PX] [--bf16]
                     Trains a small NFNet on Fashion-MNIST (IDX files in DIR, default /usr/share/datasets/fashion-mnist).
-                    --resume continues an interrupted run from OUT/checkpoint.nfckpt (same options; the checkpoint is
-                    written after every epoch), as exactly as if it had not stopped.
+                    --resume continues an interrupted run from the newest valid checkpoint in OUT (same options; one is
+                    written after every epoch, and every STEPS steps with --checkpoint-every), as exactly as if it had
+                    not stopped; --keep N keeps the newest N checkpoints, so a damaged newest one falls back to the next.
                     """);
                 return 0;
             default:
@@ -79,6 +85,8 @@ try
     {
         Precision = fp32 ? NfNet.Devices.PrecisionMode.Float32 : NfNet.Devices.PrecisionMode.MixedBFloat16,
         CheckpointPath = Path.Combine(outDir, "checkpoint.nfckpt"),
+        CheckpointEverySteps = checkpointEvery,
+        KeepCheckpoints = keep,
     };
     Console.WriteLine($"model {config.Name}: {model.ParameterCount():N0} parameters, {model.CountMacs(32, 32) / 1e6:F1} M MACs per image; " +
                       $"{train.Count:N0} training / {test.Count:N0} test images; {epochs} epochs of {train.Count / batch} steps at batch {batch}; " +
@@ -89,13 +97,15 @@ try
     var earlier = new List<string>();
     if (resume)
     {
-        if (!File.Exists(options.CheckpointPath))
+        var resumed = trainer.ResumeNewest(options.CheckpointPath, out var skipped);
+        foreach (var (bad, reason) in skipped) Console.Error.WriteLine($"--resume: skipped a damaged checkpoint: {reason}");
+        if (resumed is not { } found)
         {
-            Console.Error.WriteLine($"--resume: no checkpoint at {options.CheckpointPath} (run without --resume first, with the same --out)");
+            Console.Error.WriteLine($"--resume: no valid checkpoint at {options.CheckpointPath} (run without --resume first, with the same --out)");
             return 3;
         }
-        var info = trainer.Resume(options.CheckpointPath);
-        Console.WriteLine($"resumed from {options.CheckpointPath}: epoch {info.Epoch}, step {info.Step}");
+        var info = found.Info;
+        Console.WriteLine($"resumed from {found.Path}: epoch {info.Epoch}, step {info.Step}");
         // Keep the metrics of the epochs already trained (the CSV's first column is the epoch).
         if (File.Exists(csv))
             earlier.AddRange(File.ReadLines(csv).Skip(1).Where(l => int.TryParse(l.Split(',')[0], out var e) && e <= info.Epoch));
@@ -135,7 +145,7 @@ catch (FileNotFoundException e)
     Console.Error.WriteLine(e.Message);
     return 3;
 }
-catch (Exception e) when (e is UnknownVariantException or IdxFormatException or TrainingDivergedException)
+catch (Exception e) when (e is UnknownVariantException or IdxFormatException or TrainingDivergedException or NfNet.Training.Checkpoints.CheckpointFormatException)
 {
     Console.Error.WriteLine(e.Message);
     return 1;

@@ -31,6 +31,20 @@ public static class OptimizerState
         Innermost(current).save_state_dict(writer);
     }
 
+    /// <summary>The decorator stack of <paramref name="optimizer"/>, outermost first
+    /// (<c>SharpnessAwareMinimization &gt; AdaptiveGradientClipping &gt; SGD</c>), as <see cref="Save"/> records it.</summary>
+    public static string Describe(optim.Optimizer optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        var names = new List<string>();
+        for (var current = optimizer; ; current = ((IOptimizerDecorator)current).Inner)
+        {
+            names.Add(current.GetType().Name);
+            if (current is not IOptimizerDecorator) break;
+        }
+        return string.Join(" > ", names);
+    }
+
     /// <summary>Restores what <see cref="Save"/> wrote into an optimizer built the same way.</summary>
     /// <exception cref="InvalidDataException">The data is not an optimizer state or was saved from a different stack.</exception>
     public static void Load(optim.Optimizer optimizer, BinaryReader reader)

@@ -29,6 +29,42 @@ public static class AtomicFile
             foreach (var line in lines) writer.WriteLine(line);
         });
 
+    /// <summary>
+    /// Deletes temporary files that an earlier write of <paramref name="path"/> left behind when its process was killed
+    /// mid-write (SIGKILL, power loss): those of processes that no longer run. A write in progress in a live process is
+    /// left alone.
+    /// </summary>
+    public static void RemoveStaleTemporaries(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var full = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory)) return;
+        var prefix = $".{Path.GetFileNameWithoutExtension(full)}.tmp-";
+        foreach (var temp in Directory.GetFiles(directory, prefix + "*"))
+        {
+            var rest = Path.GetFileName(temp)[prefix.Length..];
+            var dash = rest.IndexOf('-');
+            if (dash <= 0 || !int.TryParse(rest[..dash], out var pid) || IsAlive(pid)) continue;
+            try { File.Delete(temp); }
+            catch (IOException) { } // another process is cleaning up too
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Lets <paramref name="save"/> write a temporary path of its own (for libraries that take a file name, such
     /// as a plot's PNG export), then renames it over <paramref name="path"/>.</summary>
     public static void WriteVia(string path, Action<string> save)

@@ -48,6 +48,7 @@ public sealed class Trainer : IDisposable
         NativeRuntime.EnsureLoaded();
         if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes));
         if (options.Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Epochs must be positive");
+        if (options.KeepCheckpoints < 1) throw new ArgumentOutOfRangeException(nameof(options), "KeepCheckpoints must be at least 1");
         if (options.BatchSize <= 0 || options.AccumulationSteps <= 0 || options.BatchSize % options.AccumulationSteps != 0)
             throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be a positive multiple of AccumulationSteps");
         if (options.TuneNativeAllocator) NativeAllocator.TuneForTensors();
@@ -84,11 +85,23 @@ public sealed class Trainer : IDisposable
     public event Action<EpochMetrics>? EpochCompleted;
 
     /// <summary>Restores model, optimizer, EMA and counters from <paramref name="path"/> (call before <see cref="Fit"/>).</summary>
+    /// <exception cref="CheckpointFormatException">The checkpoint is damaged or does not fit; nothing was changed.</exception>
     public CheckpointInfo Resume(string path)
     {
         var info = TrainingCheckpoint.Load(path, _model, Optimizer, Ema);
         Step = info.Step;
         return info;
+    }
+
+    /// <summary>
+    /// Resumes from the newest checkpoint at <paramref name="path"/> or kept beside it (<see cref="TrainerOptions.KeepCheckpoints"/>)
+    /// that verifies, skipping damaged ones; <paramref name="skipped"/> lists those with the reason.
+    /// </summary>
+    /// <returns>The checkpoint used and its counters, or null when there is no valid checkpoint (nothing changed).</returns>
+    public (string Path, CheckpointInfo Info)? ResumeNewest(string path, out IReadOnlyList<(string Path, string Reason)> skipped)
+    {
+        var newest = TrainingCheckpoint.FindNewestValid(path, out skipped);
+        return newest is null ? null : (newest, Resume(newest));
     }
 
     /// <summary>Trains for the configured epochs (continuing from <see cref="Step"/>), evaluating on
@@ -195,7 +208,8 @@ public sealed class Trainer : IDisposable
     /// <summary>Writes a checkpoint now.</summary>
     public void SaveCheckpoint(string path, int epoch) =>
         TrainingCheckpoint.Save(path, _model, Optimizer, Ema, new CheckpointInfo(epoch, Step, Ema?.UpdateCount ?? 0, _model.GetName(),
-            _model is ImageClassifier c ? System.Text.Json.JsonSerializer.Serialize(c.Configuration, c.Configuration.GetType()) : null, Options.Seed));
+            _model is ImageClassifier c ? System.Text.Json.JsonSerializer.Serialize(c.Configuration, c.Configuration.GetType()) : null, Options.Seed),
+            keep: Options.KeepCheckpoints);
 
     /// <inheritdoc />
     public void Dispose()

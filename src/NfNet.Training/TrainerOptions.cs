@@ -44,6 +44,10 @@ public sealed record TrainerOptions
     public int CheckpointEverySteps { get; init; }
     /// <summary>Checkpoint file; null for none.</summary>
     public string? CheckpointPath { get; init; }
+    /// <summary>How many checkpoints to keep: the newest at <see cref="CheckpointPath"/> and the older ones beside it as
+    /// <c>&lt;name&gt;.step-&lt;N&gt;&lt;ext&gt;</c> (default 1: only the newest). <see cref="Trainer.ResumeNewest"/> falls
+    /// back to an older one when the newest is damaged.</summary>
+    public int KeepCheckpoints { get; init; } = 1;
     /// <summary>Batch size of evaluation.</summary>
     public int EvalBatchSize { get; init; } = 1000;
     /// <summary>DLB self-distillation weight α (1 in the paper); null (default) for none. With DLB every step also

@@ -134,7 +134,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(10, info.Step);
         // A truncated checkpoint is a clear error.
         File.WriteAllBytes(path, good[..(good.Length / 2)]);
-        Assert.Throws<InvalidDataException>(() => TrainingCheckpoint.Load(path, NewModel(), sgd, null));
+        Assert.Throws<CheckpointFormatException>(() => TrainingCheckpoint.Load(path, NewModel(), sgd, null));
     }
 
     /// <summary>Records the input sizes a model sees.</summary>

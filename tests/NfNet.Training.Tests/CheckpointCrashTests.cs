@@ -79,7 +79,11 @@ public sealed class CheckpointCrashTests(ITestOutputHelper output) : IDisposable
             Assert.Empty(skipped);   // atomic writes: a kill mid-write never leaves a damaged checkpoint
             if (newest is null) continue;
             killedAfterACheckpoint++;
-            output.WriteLine($"killed; newest valid checkpoint at step {TrainingCheckpoint.Verify(newest).Step}");
+            // It loads into the demo's model, optimizer stack and EMA, built as the demo builds them.
+            using var model = new NfNet.Models.NFNet(FashionMnistRecipe.Model(32));
+            using var trainer = new Trainer(model, 10, FashionMnistRecipe.Options(3, 128, 0) with { TuneNativeAllocator = false });
+            var info = trainer.Resume(newest);
+            output.WriteLine($"killed; newest checkpoint loads: epoch {info.Epoch}, step {info.Step}");
         }
         Assert.True(kills >= 2, $"only {kills} kills landed while training");
         Assert.True(killedAfterACheckpoint >= 1, "no kill landed after the first checkpoint: the resume path was not exercised");

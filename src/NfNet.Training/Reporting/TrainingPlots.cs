@@ -71,6 +71,10 @@ public static class TrainingPlots
         Save(plot, path, width, height);
     }
 
+    /// <summary>The trained network alone (the earlier signature; see the overload with <c>atInitialisation</c>).</summary>
+    public static void SaveSignalPropagation(IReadOnlyList<BlockSignal> signals, string path, int width, int height) =>
+        SaveSignalPropagation(signals, path, atInitialisation: null, width, height);
+
     private static double Log10(double value) => Math.Log10(Math.Max(value, 1e-12));
 
     private static ScottPlot.Plottables.Scatter Line(Plot plot, double[] xs, IEnumerable<double> ys, string label)

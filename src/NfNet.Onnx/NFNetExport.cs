@@ -7,20 +7,9 @@ using static TorchSharp.torch;
 namespace NfNet.Onnx;
 
 /// <summary>The NFNet's graph, module by module, in the order its forward runs (NFStem, NFBlock, final conv, head).</summary>
-internal sealed class NFNetExport
+internal sealed class NFNetExport : GraphWriter
 {
-    private readonly OnnxGraph _g;
-    private readonly Dictionary<string, nn.Module> _modules;
-    private readonly Dictionary<string, Parameter> _parameters;
-    private long _h, _w;
-
-    private NFNetExport(NFNet model, OnnxGraph graph, int height, int width)
-    {
-        _g = graph;
-        _modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
-        _parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        (_h, _w) = (height, width);
-    }
+    private NFNetExport(NFNet model, OnnxGraph graph, int height, int width) : base(model, graph, height, width) { }
 
     public static void Write(NFNet model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
     {
@@ -38,24 +27,7 @@ internal sealed class NFNetExport
         x = e.Conv("final_conv", x, 1.0);
         var finalAct = e.Module<ScaledActivation>("final_act");
         x = graph.Mul(e.Activation(finalAct.Kind, x), graph.Scalar("final_act_gamma", finalAct.Gamma));
-        x = graph.Node("GlobalAveragePool", "pool", x);
-        x = graph.Node("Flatten", "pre_logits", new[] { x }, OnnxGraph.Int("axis", 1));
-        if (model.NumClasses > 0)
-        {
-            var weight = graph.Initializer("head.fc.weight", e._parameters["head.fc.weight"]);
-            var bias = graph.Initializer("head.fc.bias", e._parameters["head.fc.bias"]);
-            x = graph.Node("Gemm", "logits", new[] { x, weight, bias }, OnnxGraph.Int("transB", 1));
-        }
-        graph.Output(x, options.OutputName);
-        graph.Graph.Output.Add(OnnxGraph.Value(options.OutputName, options.DynamicBatch, 1, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures));
-    }
-
-    private T Module<T>(string path) where T : nn.Module
-    {
-        if (!_modules.TryGetValue(path, out var module))
-            throw new OnnxExportException($"the model has no module at '{path}', which an NFNet has");
-        return module as T ?? throw new OnnxExportException(
-            $"the exporter does not know {module.GetType().Name} at '{path}' (an NFNet has a {typeof(T).Name} there)");
+        e.Head(x, model.NumClasses > 0 ? "head.fc" : null, options, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures);
     }
 
     /// <summary>One NF block (Brock et al. 2021, Fig. 2) with its constants folded: beta and each gamma into the next
@@ -98,77 +70,4 @@ internal sealed class NFNetExport
         return _g.Node("Add", $"{name}.out", _g.Mul(h, s, $"{name}.branch"), shortcut);
     }
 
-    private string ActThenConv(string act, string conv, string x)
-    {
-        var activation = Module<ScaledActivation>(act);
-        return Conv(conv, Activation(activation.Kind, x), activation.Gamma);
-    }
-
-    /// <summary>A scaled WS conv as a plain Conv: the standardized weight times <paramref name="inputScale"/>, explicit pads.</summary>
-    private string Conv(string path, string x, double inputScale)
-    {
-        var conv = Module<ScaledWSConv2d>(path);
-        using var weight = conv.StandardizedWeight(inputScale);
-        var w = _g.Initializer(path + ".weight", weight);
-        var b = conv.Bias is { } bias ? _g.Initializer(path + ".bias", bias) : null;
-        long k = conv.KernelSize, s = conv.Stride;
-        long top, bottom, left, right;
-        if (conv.Padding == ConvPadding.Symmetric || SamePadding.IsStatic(k, s, conv.Dilation))
-        {
-            var p = conv.Padding == ConvPadding.Symmetric ? ((s - 1) + conv.Dilation * (k - 1)) / 2 : (k - 1) * conv.Dilation / 2;
-            (top, bottom, left, right) = (p, p, p, p);
-        }
-        else
-        {
-            (top, bottom) = SamePadding.For(_h, k, s, conv.Dilation);
-            (left, right) = SamePadding.For(_w, k, s, conv.Dilation);
-        }
-        if (conv.Dilation != 1) throw new OnnxExportException($"the exporter writes dilation 1 only; '{path}' has {conv.Dilation}");
-        var y = _g.Conv(x, path, w, b, k, s, conv.Groups, new[] { top, left, bottom, right });
-        _h = (_h + top + bottom - k) / s + 1;
-        _w = (_w + left + right - k) / s + 1;
-        return y;
-    }
-
-    /// <summary>A 1×1 nn.Conv2d (the SE FCs) from its parameters.</summary>
-    private string Dense(string path, string x)
-    {
-        var w = _g.Initializer(path + ".weight", _parameters[path + ".weight"]);
-        var b = _parameters.TryGetValue(path + ".bias", out var bias) ? _g.Initializer(path + ".bias", bias) : null;
-        return _g.Conv(x, path, w, b, 1, 1, 1, new long[] { 0, 0, 0, 0 });
-    }
-
-    /// <summary>The unscaled nonlinearity (its gamma is folded elsewhere).</summary>
-    private string Activation(ActivationKind kind, string x)
-    {
-        switch (kind)
-        {
-            case ActivationKind.Relu:
-                return _g.Node("Relu", "relu", x);
-            case ActivationKind.Silu:
-                return _g.Mul(x, _g.Node("Sigmoid", "silu_gate", x), "silu");
-            case ActivationKind.Gelu or ActivationKind.GeluTanh when _g.Opset >= 20:
-                return _g.Node("Gelu", "gelu", new[] { x }, OnnxGraph.Text("approximate", kind == ActivationKind.Gelu ? "none" : "tanh"));
-            case ActivationKind.Gelu:
-                {
-                    // 0.5 · x · (1 + erf(x / √2)): opset 13–19 have no Gelu.
-                    var erf = _g.Node("Erf", "gelu_erf", _g.Mul(x, _g.Scalar("inv_sqrt2", 1 / Math.Sqrt(2))));
-                    var one = _g.Node("Add", "gelu_1p", erf, _g.Scalar("one", 1.0));
-                    return _g.Mul(_g.Mul(x, one), _g.Scalar("half", 0.5), "gelu");
-                }
-            case ActivationKind.GeluTanh:
-                {
-                    // 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))).
-                    var cube = _g.Mul(_g.Mul(x, x), x);
-                    var inner = _g.Node("Add", "gelu_in", x, _g.Mul(cube, _g.Scalar("c", 0.044715)));
-                    var tanh = _g.Node("Tanh", "gelu_tanh", _g.Mul(inner, _g.Scalar("k", Math.Sqrt(2 / Math.PI))));
-                    var one = _g.Node("Add", "gelu_1p", tanh, _g.Scalar("one", 1.0));
-                    return _g.Mul(_g.Mul(x, one), _g.Scalar("half", 0.5), "gelu");
-                }
-            case ActivationKind.Identity:
-                return x;
-            default:
-                throw new OnnxExportException($"the exporter does not know the activation {kind}");
-        }
-    }
 }

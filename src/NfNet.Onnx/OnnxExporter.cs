@@ -18,8 +18,9 @@ namespace NfNet.Onnx;
 /// where it is) <c>pads</c> for the declared input size.
 /// </summary>
 /// <remarks>
-/// The NFNet family (F0–F7 and any <see cref="NFNetConfig"/>) is exported; another model raises
-/// <see cref="OnnxExportException"/> naming it. The file is written atomically: a failed export leaves no file.
+/// The NFNet family (F0–F7 and any <see cref="NFNetConfig"/>), BN-ResNet (batch norm folded) and NF-ResNet are
+/// exported; another model raises <see cref="OnnxExportException"/> naming it. The file is written atomically: a failed
+/// export leaves no file.
 /// </remarks>
 public static class OnnxExporter
 {
@@ -52,12 +53,19 @@ public static class OnnxExporter
             throw new OnnxExportException($"{model.GetName()} is in training mode: call model.eval() before exporting (dropout and stochastic depth must be identities)");
         if (model.parameters().FirstOrDefault() is { } p && p.device_type == DeviceType.META)
             throw new OnnxExportException($"{model.GetName()} is on the meta device: it has no weights to export");
-        if (model is not NFNet nfnet)
-            throw new OnnxExportException($"the exporter does not know {model.GetType().Name} (the model itself, path ''): NfNet.Onnx exports the NFNet family");
-
         var graph = new OnnxGraph(options.Opset);
         using (no_grad())
-            NFNetExport.Write(nfnet, graph, options, height, width);
+        {
+            switch (model)
+            {
+                case NFNet nfnet: NFNetExport.Write(nfnet, graph, options, height, width); break;
+                case NfNet.Models.Baselines.BatchNormResNet resnet: ResNetExport.Write(resnet, graph, options, height, width); break;
+                case NfNet.Models.Baselines.NFResNet nfResNet: NFResNetExport.Write(nfResNet, graph, options, height, width); break;
+                default:
+                    throw new OnnxExportException($"the exporter does not know {model.GetType().Name} (the model itself, path ''): NfNet.Onnx " +
+                        "exports the NFNet family, BN-ResNet and NF-ResNet");
+            }
+        }
 
         var result = new ModelProto
         {
@@ -65,19 +73,20 @@ public static class OnnxExporter
             ProducerName = "NfNet.NET",
             ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
             Graph = graph.Graph,
-            DocString = $"{nfnet.Config.Name} exported by NfNet.NET for {height}x{width} inputs",
+            DocString = $"{model.GetName()} exported by NfNet.NET for {height}x{width} inputs",
         };
         result.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
-        foreach (var (k, v) in Metadata(nfnet, height, width, options))
+        foreach (var (k, v) in Metadata(model, height, width, options))
             result.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
         return result;
     }
 
-    private static IEnumerable<(string, string)> Metadata(NFNet model, int height, int width, OnnxExportOptions options)
+    private static IEnumerable<(string, string)> Metadata(ImageClassifier model, int height, int width, OnnxExportOptions options)
     {
+        var name = model is NFNet n ? n.Config.Name : model.GetName();
         var meta = new Dictionary<string, string>
         {
-            ["nfnet.model"] = model.Config.Name,
+            ["nfnet.model"] = name,
             ["nfnet.height"] = height.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.width"] = width.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.in_channels"] = model.InChannels.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -85,9 +94,9 @@ public static class OnnxExporter
             ["nfnet.input"] = options.InputName,
             ["nfnet.output"] = options.OutputName,
         };
-        if (NFNetVariants.Names.Contains(model.Config.Name))
+        if (model is NFNet && NFNetVariants.Names.Contains(name))
         {
-            var pretrained = PretrainedVariants.Get($"dm_nfnet_{model.Config.Name.ToLowerInvariant()}");
+            var pretrained = PretrainedVariants.Get($"dm_nfnet_{name.ToLowerInvariant()}");
             meta["nfnet.mean"] = string.Join(",", pretrained.Mean.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
             meta["nfnet.std"] = string.Join(",", pretrained.Std.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
             meta["nfnet.crop_pct"] = pretrained.CropPercent.ToString("R", System.Globalization.CultureInfo.InvariantCulture);

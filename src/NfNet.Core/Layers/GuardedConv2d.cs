@@ -51,6 +51,8 @@ public sealed class GuardedConv2d : nn.Module<Tensor, Tensor>
     public long Stride { get; }
     /// <summary>Groups.</summary>
     public long Groups { get; }
+    /// <summary>Symmetric zero padding on each side.</summary>
+    public long Padding => _padding[0];
     /// <summary>The kernel.</summary>
     public Parameter Weight => weight;
 

@@ -1,0 +1,180 @@
+using NfNet.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace NfNet.Onnx;
+
+/// <summary>
+/// What every model's export shares: the model's modules and parameters by path, the spatial size as the graph runs,
+/// and the layers written as folded ONNX nodes (scaled WS convs, plain convs with batch norm folded in, activations).
+/// </summary>
+internal class GraphWriter
+{
+    protected readonly OnnxGraph _g;
+    protected readonly Dictionary<string, nn.Module> _modules;
+    protected readonly Dictionary<string, Tensor> _parameters;
+    protected long _h, _w;
+
+    protected GraphWriter(nn.Module model, OnnxGraph graph, int height, int width)
+    {
+        _g = graph;
+        _modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
+        _parameters = model.state_dict().ToDictionary(p => p.Key, p => p.Value);
+        (_h, _w) = (height, width);
+    }
+
+    protected bool Has(string path) => _modules.ContainsKey(path);
+
+    protected T Module<T>(string path) where T : nn.Module
+    {
+        if (!_modules.TryGetValue(path, out var module))
+            throw new OnnxExportException($"the model has no module at '{path}', which an NFNet has");
+        return module as T ?? throw new OnnxExportException(
+            $"the exporter does not know {module.GetType().Name} at '{path}' (an NFNet has a {typeof(T).Name} there)");
+    }
+
+    protected string ActThenConv(string act, string conv, string x)
+    {
+        var activation = Module<ScaledActivation>(act);
+        return Conv(conv, Activation(activation.Kind, x), activation.Gamma);
+    }
+
+    /// <summary>A scaled WS conv as a plain Conv: the standardized weight times <paramref name="inputScale"/>, explicit pads.</summary>
+    protected string Conv(string path, string x, double inputScale)
+    {
+        var conv = Module<ScaledWSConv2d>(path);
+        using var weight = conv.StandardizedWeight(inputScale);
+        var w = _g.Initializer(path + ".weight", weight);
+        var b = conv.Bias is { } bias ? _g.Initializer(path + ".bias", bias) : null;
+        long k = conv.KernelSize, s = conv.Stride;
+        long top, bottom, left, right;
+        if (conv.Padding == ConvPadding.Symmetric || SamePadding.IsStatic(k, s, conv.Dilation))
+        {
+            var p = conv.Padding == ConvPadding.Symmetric ? ((s - 1) + conv.Dilation * (k - 1)) / 2 : (k - 1) * conv.Dilation / 2;
+            (top, bottom, left, right) = (p, p, p, p);
+        }
+        else
+        {
+            (top, bottom) = SamePadding.For(_h, k, s, conv.Dilation);
+            (left, right) = SamePadding.For(_w, k, s, conv.Dilation);
+        }
+        if (conv.Dilation != 1) throw new OnnxExportException($"the exporter writes dilation 1 only; '{path}' has {conv.Dilation}");
+        var y = _g.Conv(x, path, w, b, k, s, conv.Groups, new[] { top, left, bottom, right });
+        _h = (_h + top + bottom - k) / s + 1;
+        _w = (_w + left + right - k) / s + 1;
+        return y;
+    }
+
+    /// <summary>A 1×1 nn.Conv2d (the SE FCs) from its parameters.</summary>
+    protected string Dense(string path, string x)
+    {
+        var w = _g.Initializer(path + ".weight", _parameters[path + ".weight"]);
+        var b = _parameters.TryGetValue(path + ".bias", out var bias) ? _g.Initializer(path + ".bias", bias) : null;
+        return _g.Conv(x, path, w, b, 1, 1, 1, new long[] { 0, 0, 0, 0 });
+    }
+
+    /// <summary>The unscaled nonlinearity (its gamma is folded elsewhere).</summary>
+    protected string Activation(ActivationKind kind, string x)
+    {
+        switch (kind)
+        {
+            case ActivationKind.Relu:
+                return _g.Node("Relu", "relu", x);
+            case ActivationKind.Silu:
+                return _g.Mul(x, _g.Node("Sigmoid", "silu_gate", x), "silu");
+            case ActivationKind.Gelu or ActivationKind.GeluTanh when _g.Opset >= 20:
+                return _g.Node("Gelu", "gelu", new[] { x }, OnnxGraph.Text("approximate", kind == ActivationKind.Gelu ? "none" : "tanh"));
+            case ActivationKind.Gelu:
+                {
+                    // 0.5 · x · (1 + erf(x / √2)): opset 13–19 have no Gelu.
+                    var erf = _g.Node("Erf", "gelu_erf", _g.Mul(x, _g.Scalar("inv_sqrt2", 1 / Math.Sqrt(2))));
+                    var one = _g.Node("Add", "gelu_1p", erf, _g.Scalar("one", 1.0));
+                    return _g.Mul(_g.Mul(x, one), _g.Scalar("half", 0.5), "gelu");
+                }
+            case ActivationKind.GeluTanh:
+                {
+                    // 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))).
+                    var cube = _g.Mul(_g.Mul(x, x), x);
+                    var inner = _g.Node("Add", "gelu_in", x, _g.Mul(cube, _g.Scalar("c", 0.044715)));
+                    var tanh = _g.Node("Tanh", "gelu_tanh", _g.Mul(inner, _g.Scalar("k", Math.Sqrt(2 / Math.PI))));
+                    var one = _g.Node("Add", "gelu_1p", tanh, _g.Scalar("one", 1.0));
+                    return _g.Mul(_g.Mul(x, one), _g.Scalar("half", 0.5), "gelu");
+                }
+            case ActivationKind.Identity:
+                return x;
+            default:
+                throw new OnnxExportException($"the exporter does not know the activation {kind}");
+        }
+    }
+
+    /// <summary>A plain conv (<see cref="GuardedConv2d"/>), with the batch norm at <paramref name="norm"/> folded into its
+    /// weight and bias when there is one (eval mode: <c>y = (conv(x) − μ)·γ/√(σ² + ε) + β</c>).</summary>
+    protected string PlainConv(string path, string x, string? norm = null)
+    {
+        var conv = Module<GuardedConv2d>(path);
+        using var scope = NewDisposeScope();
+        var weight = conv.Weight.detach().to(ScalarType.Float64);
+        var bias = _parameters.TryGetValue(path + ".bias", out var b) ? b.detach().to(ScalarType.Float64) : zeros(conv.OutChannels, ScalarType.Float64);
+        if (norm is not null && _modules[norm] is BatchNorm2d bn)
+        {
+            var (scale, shift) = Affine(bn, norm);
+            weight = weight * scale.reshape(-1, 1, 1, 1);
+            bias = bias * scale + shift;
+        }
+        var w = _g.Initializer(path + ".weight", weight);
+        var bName = _g.Initializer(path + ".bias", bias);
+        long k = conv.KernelSize, s = conv.Stride, p = conv.Padding;
+        var y = _g.Conv(x, path, w, bName, k, s, conv.Groups, new[] { p, p, p, p });
+        _h = (_h + 2 * p - k) / s + 1;
+        _w = (_w + 2 * p - k) / s + 1;
+        return y;
+    }
+
+    /// <summary>A batch norm on its own (before a conv: pre-activation) as one per-channel multiply and add.</summary>
+    protected string Norm(string path, string x)
+    {
+        if (_modules[path] is not BatchNorm2d bn) return x; // BN swapped for an identity (UseBatchNorm = false)
+        using var scope = NewDisposeScope();
+        var (scale, shift) = Affine(bn, path);
+        var s = _g.Initializer(path + ".scale", scale.reshape(1, -1, 1, 1));
+        var t = _g.Initializer(path + ".shift", shift.reshape(1, -1, 1, 1));
+        return _g.Node("Add", path, _g.Mul(x, s), t);
+    }
+
+    private (Tensor Scale, Tensor Shift) Affine(BatchNorm2d bn, string path)
+    {
+        var mean = _parameters[path + ".running_mean"].to(ScalarType.Float64);
+        var variance = _parameters[path + ".running_var"].to(ScalarType.Float64);
+        var gamma = _parameters[path + ".weight"].to(ScalarType.Float64);
+        var beta = _parameters[path + ".bias"].to(ScalarType.Float64);
+        var scale = gamma / (variance + bn.eps).sqrt();
+        return (scale, beta - mean * scale);
+    }
+
+    /// <summary>PyTorch's max_pool2d(k, s, p) (padding never wins a max, as in ONNX).</summary>
+    protected string MaxPool(string x, long kernel, long stride, long padding)
+    {
+        var y = _g.Node("MaxPool", "maxpool", new[] { x }, OnnxGraph.Ints("kernel_shape", kernel, kernel), OnnxGraph.Ints("strides", stride, stride),
+            OnnxGraph.Ints("pads", padding, padding, padding, padding));
+        _h = (_h + 2 * padding - kernel) / stride + 1;
+        _w = (_w + 2 * padding - kernel) / stride + 1;
+        return y;
+    }
+
+    /// <summary>Global average pool → flatten → Gemm with the classifier at <paramref name="fc"/> (when there is one), then
+    /// the graph's output.</summary>
+    protected void Head(string x, string? fc, OnnxExportOptions options, long outputs)
+    {
+        x = _g.Node("GlobalAveragePool", "pool", x);
+        x = _g.Node("Flatten", "pre_logits", new[] { x }, OnnxGraph.Int("axis", 1));
+        if (fc is not null && _parameters.ContainsKey(fc + ".weight"))
+        {
+            var weight = _g.Initializer(fc + ".weight", _parameters[fc + ".weight"]);
+            var bias = _g.Initializer(fc + ".bias", _parameters[fc + ".bias"]);
+            x = _g.Node("Gemm", "logits", new[] { x, weight, bias }, OnnxGraph.Int("transB", 1));
+        }
+        _g.Output(x, options.OutputName);
+        _g.Graph.Output.Add(OnnxGraph.Value(options.OutputName, options.DynamicBatch, 1, outputs));
+    }
+}

@@ -18,8 +18,8 @@ namespace NfNet.Onnx;
 /// where it is) <c>pads</c> for the declared input size.
 /// </summary>
 /// <remarks>
-/// The NFNet family (F0–F7 and any <see cref="NFNetConfig"/>), BN-ResNet and EfficientNetV2 (batch norm folded) and
-/// NF-ResNet are exported; another model raises <see cref="OnnxExportException"/> naming it. The file is written atomically: a failed
+/// The NFNet family (F0–F7 and any <see cref="NFNetConfig"/>), BN-ResNet, EfficientNetV2 and CoAtNet (batch norm
+/// folded) and NF-ResNet are exported; another model raises <see cref="OnnxExportException"/> naming it. The file is written atomically: a failed
 /// export leaves no file.
 /// </remarks>
 public static class OnnxExporter
@@ -62,9 +62,10 @@ public static class OnnxExporter
                 case NfNet.Models.Baselines.BatchNormResNet resnet: ResNetExport.Write(resnet, graph, options, height, width); break;
                 case NfNet.Models.Baselines.NFResNet nfResNet: NFResNetExport.Write(nfResNet, graph, options, height, width); break;
                 case NfNet.Models.Baselines.EfficientNetV2 effnet: EfficientNetV2Export.Write(effnet, graph, options, height, width); break;
+                case NfNet.Models.Baselines.CoAtNet coatnet: CoAtNetExport.Write(coatnet, graph, options, height, width); break;
                 default:
                     throw new OnnxExportException($"the exporter does not know {model.GetType().Name} (the model itself, path ''): NfNet.Onnx " +
-                        "exports the NFNet family, BN-ResNet, NF-ResNet and EfficientNetV2");
+                        "exports the NFNet family and every comparison model of NfNet.Baselines");
             }
         }
 
@@ -88,6 +89,8 @@ public static class OnnxExporter
         var meta = new Dictionary<string, string>
         {
             ["nfnet.model"] = name,
+            ["nfnet.registry_name"] = model is NFNet && NFNetVariants.Names.Contains(name) ? $"dm_nfnet_{name.ToLowerInvariant()}"
+                : ModelRegistry.Contains(name) ? name : "",
             ["nfnet.height"] = height.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.width"] = width.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.in_channels"] = model.InChannels.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -19,12 +19,16 @@ public sealed class BaselineExportTests : IDisposable
     [Theory]
     [InlineData("resnet50", 1)]
     [InlineData("resnet50", 3)]
+    [InlineData("resnetv2_50", 1)]
     [InlineData("resnetv2_50", 3)]
     [InlineData("nf_resnet50", 1)]
     [InlineData("nf_resnet50", 3)]
     [InlineData("efficientnetv2_b0", 1)]
     [InlineData("efficientnetv2_b0", 3)]
+    [InlineData("efficientnetv2_s", 1)]
     [InlineData("efficientnetv2_s", 3)]
+    [InlineData("coatnet_0", 1)]
+    [InlineData("coatnet_0", 3)]
     public void OnnxRuntimeEqualsTorchSharpEval(string name, int batch)
     {
         manual_seed(51);
@@ -48,22 +52,23 @@ public sealed class BaselineExportTests : IDisposable
         var actual = results.Single().AsTensor<float>().ToArray();
         var expected = reference.data<float>().ToArray();
         Assert.Equal(expected.Length, actual.Length);
-        var scale = expected.Max(v => Math.Abs(v));
+        // Within 1e-4 of the logits' scale: random batch-norm statistics over EfficientNetV2-S's 40 blocks take its
+        // logits to about 580, where float32 rounding alone differs by ~3e-3 between two correct runtimes (5e-6 relative).
+        var scale = Math.Max(1, expected.Max(Math.Abs));
         var error = actual.Zip(expected, (a, b) => Math.Abs(a - b)).Max();
-        Assert.True(error <= 1e-4 * Math.Max(1, scale), $"{name}, batch {batch}: max |TorchSharp - ONNX Runtime| = {error:E3} (logits up to {scale:F2})");
+        Assert.True(error <= 1e-4 * scale, $"{name}, batch {batch}: max |TorchSharp - ONNX Runtime| = {error:E3}, logits up to {scale:E3}");
         var ops = OnnxExporter.Build(model, 64, 64, new OnnxExportOptions()).Graph.Node.Select(n => n.OpType).ToHashSet();
         Assert.DoesNotContain("BatchNormalization", ops);
         Assert.DoesNotContain("ReduceMean", ops);
     }
 
-    [Theory]
-    [InlineData("coatnet_0")]
-    public void ModelsTheExporterDoesNotWriteYetAreTypedErrors(string name)
+    [Fact]
+    public void AModelOfTheContractTheExporterDoesNotKnowIsATypedErrorAndCoAtNetNeedsOpset17()
     {
-        using var model = ModelRegistry.Create(name, numClasses: 3);
-        model.eval();
-        var error = Assert.Throws<OnnxExportException>(() => model.ExportOnnx(Path.Combine(_dir, "x.onnx"), 64, 64));
-        Assert.Contains(model.GetType().Name, error.Message);
+        using var coatnet = ModelRegistry.Create("coatnet_0", numClasses: 3);
+        coatnet.eval();
+        var error = Assert.Throws<OnnxExportException>(() => coatnet.ExportOnnx(Path.Combine(_dir, "x.onnx"), 64, 64, new OnnxExportOptions { Opset = 16 }));
+        Assert.Contains("opset 17", error.Message);
         Assert.Empty(Directory.GetFiles(_dir));
     }
 }

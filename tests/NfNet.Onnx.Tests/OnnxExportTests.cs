@@ -39,6 +39,15 @@ public sealed class OnnxExportTests : IDisposable
         return output.ToArray();
     }
 
+    private static Dictionary<string, string> ExportedMetadata(NFNet model)
+    {
+        using (model)
+        {
+            model.eval();
+            return OnnxExporter.Build(model, 32, 32, new OnnxExportOptions()).MetadataProps.ToDictionary(m => m.Key, m => m.Value);
+        }
+    }
+
     private static double MaxAbs(float[] a, Tensor reference) =>
         a.Zip(reference.to(ScalarType.Float64).contiguous().data<double>().ToArray(), (x, y) => Math.Abs(x - y)).Max();
 
@@ -98,6 +107,7 @@ public sealed class OnnxExportTests : IDisposable
         Assert.Equal(3, ops["AveragePool"]);   // the stride-2 shortcuts
         Assert.Equal("20", proto.OpsetImport.Single().Version.ToString());
         Assert.Contains(proto.MetadataProps, m => m.Key == "nfnet.height" && m.Value == "64");
+        Assert.Equal("dm_nfnet_f0", ExportedMetadata(NFNet.Create("F0", numClasses: 2))["nfnet.registry_name"]);
     }
 
     [Fact]

@@ -118,6 +118,11 @@ try
     var clock = Stopwatch.StartNew();
     ConsoleProgress.Fit(trainer, train, test);
     var minutes = clock.Elapsed.TotalMinutes;
+    if (trainer.History.Count == 0)
+    {
+        Console.WriteLine($"nothing to do: the run had already finished its {epochs} epochs");
+        return 0;
+    }
     var final = trainer.History[^1];
     AtomicFile.WriteAllLines(csv, new[] { EpochMetrics.CsvHeader }.Concat(earlier).Concat(trainer.History.Select(m => m.ToCsv())));
     var curves = Path.Combine(outDir, "curves.png");

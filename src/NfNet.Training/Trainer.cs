@@ -30,6 +30,7 @@ public sealed class Trainer : IDisposable
     private readonly List<EpochMetrics> _history = new();
     private WarmupCosineSchedule? _schedule;
     private long _stepsPerEpoch;
+    private int? _completedEpochs;
     private EpochPlan _plan = new();
     private readonly ITrainingStep _step;
 
@@ -90,6 +91,7 @@ public sealed class Trainer : IDisposable
     {
         var info = TrainingCheckpoint.Load(path, _model, Optimizer, Ema);
         Step = info.Step;
+        _completedEpochs = info.Epoch;
         return info;
     }
 
@@ -118,7 +120,11 @@ public sealed class Trainer : IDisposable
         _schedule = new WarmupCosineSchedule(Optimizer, warmup, total, currentStep: (int)Step);
         var device = _model.parameters().First().device;
 
-        for (var epoch = (int)(Step / _stepsPerEpoch); epoch < o.Epochs; epoch++)
+        // A checkpoint written after an epoch's last step but before its evaluation and end-of-epoch checkpoint (a crash
+        // in between) resumes into that epoch: its steps are all skipped, and its evaluation and checkpoint still run.
+        var firstEpoch = (int)(Step / _stepsPerEpoch);
+        if (_completedEpochs is { } completed && completed < firstEpoch) firstEpoch = completed;
+        for (var epoch = firstEpoch; epoch < o.Epochs; epoch++)
         {
             if (o.MaxSteps is { } max && Step >= max) break;
             _model.train();

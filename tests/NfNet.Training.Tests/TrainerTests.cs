@@ -109,6 +109,33 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
             Assert.True(a.eq(b).all().ToBoolean(), $"{name} differs after resume");
     }
 
+    [Fact]
+    public void ACheckpointFromAnEpochsLastStepResumesIntoItsEvaluationAndEndOfEpochCheckpoint()
+    {
+        // A crash after the per-step checkpoint of an epoch's last step but before that epoch's evaluation and
+        // end-of-epoch checkpoint (found by the SIGKILL test): the checkpoint says 0 epochs completed at step 10 of 10.
+        using var train = Slice.Train(640);
+        using var test = Slice.Test(100);
+        var options = FashionMnistRecipe.Options(epochs: 1, batchSize: 64);
+        var path = TempFile();
+        using (var first = NewModel())
+        using (var t = new Trainer(first, 10, options))
+        {
+            t.Fit(train);
+            Assert.Equal(10, t.Step);
+            TrainingCheckpoint.Save(path, first, t.Optimizer, t.Ema, new CheckpointInfo(0, 10, 0, first.GetName(), Seed: options.Seed));
+        }
+        using var resumed = NewModel(seed: 5);
+        using var t2 = new Trainer(resumed, 10, options with { CheckpointPath = path });
+        t2.Resume(path);
+        var history = t2.Fit(train, test);
+        Assert.Equal(10, t2.Step);                                   // no step trained twice
+        var epoch = Assert.Single(history);                          // the pending epoch end ran: evaluation …
+        Assert.Equal(1, epoch.Epoch);
+        Assert.NotNull(epoch.Test);
+        Assert.Equal(1, TrainingCheckpoint.Verify(path).Epoch);      // … and its checkpoint
+    }
+
     private sealed class FailingDecorator(optim.Optimizer inner) : OptimizerDecorator(inner)
     {
         public override Tensor step(Func<Tensor>? closure = null) => Inner.step(closure);

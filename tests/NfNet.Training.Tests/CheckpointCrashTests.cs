@@ -20,21 +20,10 @@ public sealed class CheckpointCrashTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string DemoAssembly()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var dll = Path.Combine(dir.FullName, "samples", "NfNet.Demo", "bin", "Release", "net10.0", "NfNet.Demo.dll");
-            if (File.Exists(Path.Combine(dir.FullName, "NfNet.sln"))) return File.Exists(dll) ? dll
-                : throw new FileNotFoundException($"build the demo first (scripts/setup.sh builds the solution in Release): {dll}");
-        }
-        throw new InvalidOperationException("no NfNet.sln above the test assembly");
-    }
-
     private Process Start(string outDir, bool resume)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(DemoAssembly());
+        info.ArgumentList.Add(Repository.Sample("NfNet.Demo"));
         foreach (var a in new[] { "--data", Slice.Directory, "--epochs", "3", "--limit", "1024", "--batch", "128", "--checkpoint-every", "1",
                      "--keep", "2", "--out", outDir })
             info.ArgumentList.Add(a);

@@ -21,17 +21,10 @@ public sealed class NotebookTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "NfNet.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no NfNet.sln above {AppContext.BaseDirectory}");
-    }
-
     public static TheoryData<string> Notebooks()
     {
         var data = new TheoryData<string>();
-        foreach (var path in Directory.GetFiles(Path.Combine(RepositoryRoot(), "samples", "notebooks"), "*.ipynb"))
+        foreach (var path in Directory.GetFiles(Path.Combine(Repository.Root, "samples", "notebooks"), "*.ipynb"))
             data.Add(Path.GetFileName(path));
         return data;
     }
@@ -40,7 +33,7 @@ public sealed class NotebookTests(ITestOutputHelper output) : IDisposable
     [MemberData(nameof(Notebooks))]
     public void NotebookRunsToItsLastCellInTheDotNetInteractiveKernel(string name)
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var feed = Path.Combine(_dir, "feed");
         var version = $"0.1.0-notebook.{DateTime.UtcNow:yyyyMMddHHmmss}{Environment.ProcessId}";
         Run(root, "bash", new[] { "scripts/pack.sh", feed, version }, null, TimeSpan.FromMinutes(5));

@@ -1,0 +1,23 @@
+namespace NfNet.Training.Tests;
+
+/// <summary>The repository the tests run from (samples and notebooks are used as a user would use them).</summary>
+internal static class Repository
+{
+    /// <summary>The folder holding NfNet.sln, above the test assembly.</summary>
+    public static string Root { get; } = Find();
+
+    /// <summary>A built sample's assembly, e.g. <c>Sample("NfNet.Demo")</c>.</summary>
+    /// <exception cref="FileNotFoundException">It was not built (scripts/setup.sh builds the solution in Release).</exception>
+    public static string Sample(string name)
+    {
+        var dll = Path.Combine(Root, "samples", name, "bin", "Release", "net10.0", name + ".dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"build the sample first (scripts/setup.sh builds the solution in Release): {dll}");
+    }
+
+    private static string Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "NfNet.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"no NfNet.sln above {AppContext.BaseDirectory}");
+    }
+}

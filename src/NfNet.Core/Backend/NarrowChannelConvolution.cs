@@ -60,11 +60,8 @@ internal static class NarrowChannelConvolution
     /// <summary>The path used for this convolution (probing it the first time).</summary>
     internal static ConvPath PathFor(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups)
     {
-        if (input.device_type != DeviceType.CPU || input.dtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
-            return ConvPath.Native;
+        if (!NeedsVerification(input, weight, groups)) return ConvPath.Native;
         long outPerGroup = weight.shape[0] / groups, inPerGroup = weight.shape[1];
-        if (IsTrustedWidth(inPerGroup) && IsTrustedWidth(outPerGroup))
-            return ConvPath.Native;
         var key = new ProbeKey(inPerGroup, outPerGroup, groups, weight.shape[2], weight.shape[3], stride[0], stride[1],
             padding[0], padding[1], dilation[0], dilation[1], input.shape[2], input.shape[3], input.dtype);
         return Verdicts.GetOrAdd(key, Probe);

@@ -27,6 +27,13 @@ var fp32 = false;
 var resume = false;
 var checkpointEvery = 0;
 var keep = 2;
+string? images = null, modelName = null, pretrained = null, augment = null, writeImages = null;
+int? channels = null;
+double? lr = null;
+var freeze = false;
+var workers = 2;
+var skipUnreadable = false;
+var imageFormat = NfNet.Training.Images.ImageFileFormat.Mixed;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -48,12 +55,32 @@ try
             case "--variant": variant = args[++i]; break;
             case "--resolution": resolution = int.Parse(args[++i]); break;
             case "--bf16": bf16 = true; break;
+            case "--images": images = args[++i]; break;
+            case "--model": modelName = args[++i]; break;
+            case "--pretrained": pretrained = args[++i]; break;
+            case "--augment": augment = args[++i]; break;
+            case "--channels": channels = int.Parse(args[++i]); break;
+            case "--lr": lr = double.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+            case "--freeze-backbone": freeze = true; break;
+            case "--workers": workers = int.Parse(args[++i]); break;
+            case "--skip-unreadable": skipUnreadable = true; break;
+            case "--write-images": writeImages = args[++i]; break;
+            case "--image-format": imageFormat = Enum.Parse<NfNet.Training.Images.ImageFileFormat>(args[++i], ignoreCase: true); break;
             case "-h" or "--help":
                 Console.WriteLine("""
                     usage: NfNet.Demo [--epochs 20] [--batch 256] [--width 32] [--data DIR] [--out DIR] [--seed 0] [--limit N] [--fp32] [--resume]
                                       [--checkpoint-every STEPS] [--keep 2]
+                           NfNet.Demo --images DIR [--model NAME] [--pretrained FILE] [--resolution PX] [--channels 1|3]
+                                      [--augment paper|pad-crop] [--lr LR] [--freeze-backbone] [--workers 2] [--skip-unreadable]
+                                      [--epochs N] [--batch N] [--out DIR] [--seed N] [--resume]
+                           NfNet.Demo --write-images DIR [--image-format mixed|png|jpeg] [--data DIR] [--limit N]
                            NfNet.Demo --inference [--variant F0..F7] [--resolution PX] [--bf16]
                     Trains a small NFNet on Fashion-MNIST (IDX files in DIR, default /usr/share/datasets/fashion-mnist).
+                    --images trains or fine-tunes on DIR/train and DIR/val (or DIR/test), one subfolder per class:
+                    without --model the demo NFNet with the Fashion-MNIST recipe; with --model any registry name
+                    (dm_nfnet_f0, resnet50, ...) with the paper's crop, flip and RandAugment; --pretrained loads timm
+                    safetensors or a checkpoint (the classifier is reset when the class count differs).
+                    --write-images writes Fashion-MNIST as such a folder of PNG/JPEG files.
                     --resume continues an interrupted run from the newest valid checkpoint in OUT (same options; one is
                     written after every epoch, and every STEPS steps with --checkpoint-every), as exactly as if it had
                     not stopped; --keep N keeps the newest N checkpoints, so a damaged newest one falls back to the next.
@@ -65,7 +92,7 @@ try
         }
     }
 }
-catch (Exception e) when (e is FormatException or IndexOutOfRangeException)
+catch (Exception e) when (e is FormatException or IndexOutOfRangeException or ArgumentException)
 {
     Console.Error.WriteLine($"bad command line: {e.Message} (try --help)");
     return 2;
@@ -74,6 +101,16 @@ catch (Exception e) when (e is FormatException or IndexOutOfRangeException)
 try
 {
     if (inference) return InferenceDemo.Run(variant, resolution, bf16, seed);
+    if (writeImages is not null)
+    {
+        var clock0 = Stopwatch.StartNew();
+        var (trainCount, testCount) = NfNet.Training.Images.FashionMnistImageFolder.Write(data, writeImages, imageFormat, limit is null ? null : (int)limit);
+        Console.WriteLine($"wrote {trainCount:N0} training and {testCount:N0} test images ({imageFormat}) to {Path.GetFullPath(writeImages)} in {clock0.Elapsed.TotalSeconds:F1} s");
+        return 0;
+    }
+    if (images is not null)
+        return ImageFolderDemo.Run(new ImageFolderRun(images, modelName, pretrained, resolution, channels, augment, lr, freeze, workers,
+            skipUnreadable, width, epochs, batch, seed, outDir, resume, checkpointEvery, keep, fp32));
 
     Console.WriteLine($"NfNet.NET demo: training on Fashion-MNIST from {data}");
     using var train = FashionMnist.Load(data, "train", limit: limit);
@@ -150,7 +187,13 @@ catch (FileNotFoundException e)
     Console.Error.WriteLine(e.Message);
     return 3;
 }
-catch (Exception e) when (e is UnknownVariantException or IdxFormatException or TrainingDivergedException or NfNet.Training.Checkpoints.CheckpointFormatException)
+catch (IOException e) when (e is not FileNotFoundException)
+{
+    Console.Error.WriteLine(e.Message);
+    return 1;
+}
+catch (Exception e) when (e is UnknownVariantException or UnknownModelException or InvalidNFNetConfigException or IdxFormatException or TrainingDivergedException
+                              or NfNet.Training.Images.ImageDatasetException or StateDictMismatchException)
 {
     Console.Error.WriteLine(e.Message);
     return 1;

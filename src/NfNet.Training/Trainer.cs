@@ -135,6 +135,8 @@ public sealed class Trainer : IDisposable
             double lossSum = 0, correct = 0, seen = 0;
             var indexInEpoch = 0L;
             var skip = Step - epoch * _stepsPerEpoch; // batches already trained (resume mid-epoch)
+            var skippedBefore = (train as ISkippedSampleCounter)?.SkippedSamples ?? 0;
+            long Skipped() => ((train as ISkippedSampleCounter)?.SkippedSamples ?? 0) - skippedBefore;
             foreach (var (images, labels) in train.Batches(o.BatchSize, shuffle: true, seed: DeterministicSeed.Combine(o.Seed, epoch), dropLast: true))
             {
                 using var ownedImages = images;
@@ -149,7 +151,7 @@ public sealed class Trainer : IDisposable
                 var lr = Optimizer.ParamGroups.First().LearningRate;
                 Step++;
                 _schedule.step();
-                StepCompleted?.Invoke(new StepProgress(epoch, Step, _stepsPerEpoch, total, loss, acc, lr, seen / clock.Elapsed.TotalSeconds));
+                StepCompleted?.Invoke(new StepProgress(epoch, Step, _stepsPerEpoch, total, loss, acc, lr, seen / clock.Elapsed.TotalSeconds, Skipped()));
                 if (o.CheckpointPath is { } p && o.CheckpointEverySteps > 0 && Step % o.CheckpointEverySteps == 0) SaveCheckpoint(p, epoch);
             }
             var seconds = clock.Elapsed.TotalSeconds;
@@ -160,7 +162,7 @@ public sealed class Trainer : IDisposable
                 if (Ema is not null) using (Ema.ApplyTo(_model)) emaResult = Evaluate(test);
             }
             var metrics = new EpochMetrics(epoch + 1, Step, seen > 0 ? lossSum / seen : double.NaN, seen > 0 ? correct / seen : double.NaN,
-                Optimizer.ParamGroups.First().LearningRate, result, emaResult, seconds, seen / seconds);
+                Optimizer.ParamGroups.First().LearningRate, result, emaResult, seconds, seen / seconds, Skipped());
             _history.Add(metrics);
             EpochCompleted?.Invoke(metrics);
             if (o.CheckpointPath is { } path) SaveCheckpoint(path, epoch + 1);

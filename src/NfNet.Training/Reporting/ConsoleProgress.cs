@@ -36,7 +36,8 @@ public static class ConsoleProgress
                     task.MaxValue = p.TotalSteps;
                     task.Value = p.Step;
                     task.Description = string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {p.Epoch + 1} loss {p.Loss:F3} acc {p.Accuracy:P1} lr {p.LearningRate:F4} {p.ImagesPerSecond:F0} img/s");
+                        $"epoch {p.Epoch + 1} loss {p.Loss:F3} acc {p.Accuracy:P1} lr {p.LearningRate:F4} {p.ImagesPerSecond:F0} img/s") +
+                        (p.SkippedSamples > 0 ? $" skipped {p.SkippedSamples}" : "");
                 };
                 Action<EpochMetrics> epoch = m => AnsiConsole.WriteLine(Format(m));
                 trainer.StepCompleted += step;
@@ -56,5 +57,6 @@ public static class ConsoleProgress
         FormattableString.Invariant($"epoch {m.Epoch,3}  step {m.Step,6}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:P2}  ") +
         (m.Test is { } t ? FormattableString.Invariant($"test loss {t.Loss:F4} top-1 {t.Top1:P2} top-5 {t.Top5:P2}  ") : "") +
         (m.TestEma is { } e ? FormattableString.Invariant($"EMA top-1 {e.Top1:P2}  ") : "") +
-        FormattableString.Invariant($"lr {m.LearningRate:F4}  {m.Seconds:F1} s  {m.ImagesPerSecond:F0} img/s");
+        FormattableString.Invariant($"lr {m.LearningRate:F4}  {m.Seconds:F1} s  {m.ImagesPerSecond:F0} img/s") +
+        (m.SkippedSamples > 0 ? FormattableString.Invariant($"  skipped {m.SkippedSamples} unreadable") : "");
 }

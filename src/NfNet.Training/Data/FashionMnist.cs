@@ -41,7 +41,8 @@ public static class FashionMnist
         return new TensorDataSource(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope());
     }
 
-    private static string Find(string directory, string name)
+    /// <summary>The IDX file <paramref name="name"/> (or its .gz) in <paramref name="directory"/>.</summary>
+    internal static string Find(string directory, string name)
     {
         foreach (var candidate in new[] { name, name + ".gz" })
         {

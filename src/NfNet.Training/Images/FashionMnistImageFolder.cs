@@ -59,8 +59,8 @@ public static class FashionMnistImageFolder
 
     private static int WriteSplit(string idxDirectory, string split, string folder, ImageFileFormat format, int? limit)
     {
-        var images = Find(idxDirectory, $"{split}-images-idx3-ubyte");
-        var labels = Find(idxDirectory, $"{split}-labels-idx1-ubyte");
+        var images = FashionMnist.Find(idxDirectory, $"{split}-images-idx3-ubyte");
+        var labels = FashionMnist.Find(idxDirectory, $"{split}-labels-idx1-ubyte");
         var (shape, pixels) = IdxFile.Read(images, 3);
         var (_, labelBytes) = IdxFile.Read(labels, 1);
         int n = Math.Min(limit ?? shape[0], shape[0]), h = shape[1], w = shape[2];
@@ -77,15 +77,5 @@ public static class FashionMnistImageFolder
             data.SaveTo(file);
         });
         return n;
-    }
-
-    private static string Find(string directory, string name)
-    {
-        foreach (var candidate in new[] { name, name + ".gz" })
-        {
-            var path = Path.Combine(directory, candidate);
-            if (File.Exists(path)) return path;
-        }
-        throw new FileNotFoundException($"Fashion-MNIST file {name}[.gz] not found in {directory} (./scripts/setup.sh installs Debian's dataset-fashion-mnist)", Path.Combine(directory, name));
     }
 }

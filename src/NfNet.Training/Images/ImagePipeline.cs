@@ -53,11 +53,12 @@ public sealed class ImagePipeline
     /// The paper's training transform at <paramref name="resolution"/>: random-resized crop (0.08–1, 3/4–4/3, bicubic),
     /// horizontal flip, RandAugment (<paramref name="randAugment"/>; null for none), ImageNet mean/std by default.
     /// </summary>
+    /// <remarks>Bicubic is DeepMind's choice for the crop's resize; torchvision's <c>RandomResizedCrop</c> defaults to bilinear.</remarks>
     public static ImagePipeline Train(int resolution, RandAugmentSetting? randAugment, ChannelPolicy? channels = null,
-        IReadOnlyList<double>? mean = null, IReadOnlyList<double>? std = null)
+        IReadOnlyList<double>? mean = null, IReadOnlyList<double>? std = null, Interpolation interpolation = Interpolation.Bicubic)
     {
         channels ??= ChannelPolicy.Rgb;
-        var transforms = new List<IImageTransform> { new RandomResizedCrop(resolution), new RandomHorizontalFlip() };
+        var transforms = new List<IImageTransform> { new RandomResizedCrop(resolution, interpolation: interpolation), new RandomHorizontalFlip() };
         if (randAugment is { } ra) transforms.Add(new RandAugment(ra));
         return new ImagePipeline(transforms, channels, resolution, resolution, mean ?? DefaultMean(channels), std ?? DefaultStd(channels));
     }

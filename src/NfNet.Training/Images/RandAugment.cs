@@ -91,51 +91,72 @@ public sealed class RandAugment : IImageTransform
             case RandAugmentOp.TranslateY: return SkiaPixels.Warp(image, SKMatrix.CreateTranslation(0, (float)-value));
             // Skia's positive angles turn clockwise on screen (y down); PIL's rotate turns counter-clockwise.
             case RandAugmentOp.Rotate: return SkiaPixels.Warp(image, SKMatrix.CreateRotationDegrees((float)-value, image.Width / 2f, image.Height / 2f));
-            case RandAugmentOp.Brightness: return Blend(image, (_, _, _) => 0, 1 + value);
-            case RandAugmentOp.Color: return Blend(image, (p, i, _) => ImageDecoder.Luma(p[i], p[i + 1], p[i + 2]), 1 + value);
-            case RandAugmentOp.Contrast:
-            {
-                var mean = MeanLuma(image);
-                return Blend(image, (_, _, _) => mean, 1 + value);
-            }
-            case RandAugmentOp.Sharpness:
-            {
-                var smooth = Smooth(image);
-                return Blend(image, (_, i, c) => smooth[i + c], 1 + value);
-            }
+            // Operations on single values run through a 256-entry lookup table per channel (one table lookup a byte).
+            case RandAugmentOp.Brightness: return Lookup(image, Same(BlendTable(1 + value, 0)));
+            case RandAugmentOp.Color: return BlendWithLuma(image, 1 + value);
+            case RandAugmentOp.Contrast: return Lookup(image, Same(BlendTable(1 + value, MeanLuma(image))));
+            case RandAugmentOp.Sharpness: return BlendWith(image, Smooth(image), 1 + value);
             case RandAugmentOp.Posterize:
             {
                 var mask = (byte)(0xFF << (8 - (int)value));
-                return Map(image, (v, _) => (byte)(v & mask));
+                return Lookup(image, Same(Table(v => (byte)(v & mask))));
             }
-            case RandAugmentOp.Solarize: return Map(image, (v, _) => v >= value ? (byte)(255 - v) : v);
+            case RandAugmentOp.Solarize: return Lookup(image, Same(Table(v => v >= value ? (byte)(255 - v) : (byte)v)));
             case RandAugmentOp.AutoContrast: return AutoContrast(image);
             case RandAugmentOp.Equalize: return Equalize(image);
             default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
         }
     }
 
-    // torchvision's _blend on uint8: clamp(f·img + (1 − f)·other, 0, 255), truncated.
-    private static DecodedImage Blend(DecodedImage image, Func<byte[], int, int, double> other, double factor)
+    private static byte[] Table(Func<int, byte> f)
+    {
+        var table = new byte[256];
+        for (var v = 0; v < 256; v++) table[v] = f(v);
+        return table;
+    }
+
+    private static byte[][] Same(byte[] table) => new[] { table, table, table };
+
+    // torchvision's _blend on uint8: clamp(f·v + (1 − f)·other, 0, 255), truncated.
+    private static byte Blend(double factor, double v, double other) => (byte)Math.Clamp(factor * v + (1 - factor) * other, 0, 255);
+
+    private static byte[] BlendTable(double factor, double other) => Table(v => Blend(factor, v, other));
+
+    private static DecodedImage Lookup(DecodedImage image, byte[][] tables)
     {
         var p = image.Pixels;
         var result = new byte[p.Length];
+        byte[] r = tables[0], g = tables[1], b = tables[2];
         for (var i = 0; i < p.Length; i += 4)
         {
-            for (var c = 0; c < 3; c++)
-                result[i + c] = (byte)Math.Clamp(factor * p[i + c] + (1 - factor) * other(p, i, c), 0, 255);
+            result[i] = r[p[i]];
+            result[i + 1] = g[p[i + 1]];
+            result[i + 2] = b[p[i + 2]];
             result[i + 3] = 255;
         }
         return new DecodedImage(image.Width, image.Height, result);
     }
 
-    private static DecodedImage Map(DecodedImage image, Func<byte, int, byte> f)
+    private static DecodedImage BlendWithLuma(DecodedImage image, double factor)
     {
         var p = image.Pixels;
         var result = new byte[p.Length];
         for (var i = 0; i < p.Length; i += 4)
         {
-            for (var c = 0; c < 3; c++) result[i + c] = f(p[i + c], c);
+            double luma = ImageDecoder.Luma(p[i], p[i + 1], p[i + 2]);
+            for (var c = 0; c < 3; c++) result[i + c] = Blend(factor, p[i + c], luma);
+            result[i + 3] = 255;
+        }
+        return new DecodedImage(image.Width, image.Height, result);
+    }
+
+    private static DecodedImage BlendWith(DecodedImage image, byte[] other, double factor)
+    {
+        var p = image.Pixels;
+        var result = new byte[p.Length];
+        for (var i = 0; i < p.Length; i += 4)
+        {
+            for (var c = 0; c < 3; c++) result[i + c] = Blend(factor, p[i + c], other[i + c]);
             result[i + 3] = 255;
         }
         return new DecodedImage(image.Width, image.Height, result);
@@ -150,21 +171,23 @@ public sealed class RandAugment : IImageTransform
     }
 
     // The 3×3 smoothing of PIL's ImageFilter.SMOOTH as torchvision's adjust_sharpness uses it: rounded, border unchanged.
+    // sum / 13 is never exactly k + ½ (13 is odd), so round(sum / 13) = (2·sum + 13) / 26 in integers.
     private static byte[] Smooth(DecodedImage image)
     {
-        int w = image.Width, h = image.Height;
+        int w = image.Width, h = image.Height, row = 4 * w;
         var p = image.Pixels;
         var result = (byte[])p.Clone();
         for (var y = 1; y < h - 1; y++)
-            for (var x = 1; x < w - 1; x++)
-                for (var c = 0; c < 3; c++)
-                {
-                    var sum = 0;
-                    for (var dy = -1; dy <= 1; dy++)
-                        for (var dx = -1; dx <= 1; dx++)
-                            sum += p[4 * ((y + dy) * w + x + dx) + c] * (dx == 0 && dy == 0 ? 5 : 1);
-                    result[4 * (y * w + x) + c] = (byte)Math.Round(sum / 13.0, MidpointRounding.ToEven);
-                }
+        {
+            var centre = y * row;
+            for (var x = 4; x < row - 4; x++)
+            {
+                if ((x & 3) == 3) continue; // alpha
+                var i = centre + x;
+                var sum = p[i - row - 4] + p[i - row] + p[i - row + 4] + p[i - 4] + 5 * p[i] + p[i + 4] + p[i + row - 4] + p[i + row] + p[i + row + 4];
+                result[i] = (byte)((2 * sum + 13) / 26);
+            }
+        }
         return result;
     }
 
@@ -181,7 +204,13 @@ public sealed class RandAugment : IImageTransform
             }
         // (v − min) · 255 / (max − min) in integers: the exact quotient, truncated (a double 255/100 · 100 would give 254).
         // A flat channel is left as it is (torchvision: scale 1, minimum 0).
-        return Map(image, (v, c) => hi[c] > lo[c] ? (byte)Math.Clamp((v - lo[c]) * 255 / (hi[c] - lo[c]), 0, 255) : v);
+        var tables = new byte[3][];
+        for (var c = 0; c < 3; c++)
+        {
+            var (low, high) = (lo[c], hi[c]);
+            tables[c] = Table(v => high > low ? (byte)Math.Clamp((v - low) * 255 / (high - low), 0, 255) : (byte)v);
+        }
+        return Lookup(image, tables);
     }
 
     private static DecodedImage Equalize(DecodedImage image)
@@ -211,6 +240,6 @@ public sealed class RandAugment : IImageTransform
             }
             luts[c] = lut;
         }
-        return Map(image, (v, c) => luts[c][v]);
+        return Lookup(image, luts);
     }
 }

@@ -17,11 +17,10 @@ public sealed class RandomHorizontalFlip(double probability = 0.5) : IImageTrans
     /// <summary>The mirror image.</summary>
     public static DecodedImage Mirror(DecodedImage image)
     {
-        var result = new byte[image.Pixels.Length];
-        var row = 4 * image.Width;
-        for (var y = 0; y < image.Height; y++)
-            for (var x = 0; x < image.Width; x++)
-                Buffer.BlockCopy(image.Pixels, y * row + 4 * x, result, y * row + 4 * (image.Width - 1 - x), 4);
+        var result = (byte[])image.Pixels.Clone();
+        // One RGBA pixel is one 32-bit value: reversing each row of them mirrors the image.
+        var pixels = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(result.AsSpan());
+        for (var y = 0; y < image.Height; y++) pixels.Slice(y * image.Width, image.Width).Reverse();
         return new DecodedImage(image.Width, image.Height, result);
     }
 }

@@ -44,13 +44,13 @@ internal static class SkiaPixels
         var resultHandle = GCHandle.Alloc(result.Pixels, GCHandleType.Pinned);
         try
         {
-            using var bitmap = new SKBitmap();
-            bitmap.InstallPixels(Info(source.Width, source.Height), sourceHandle.AddrOfPinnedObject(), 4 * source.Width);
             using var target = new SKBitmap();
             target.InstallPixels(Info(source.Width, source.Height), resultHandle.AddrOfPinnedObject(), 4 * source.Width);
             using var canvas = new SKCanvas(target);
             canvas.SetMatrix(inputToOutput);
-            using var image = SKImage.FromBitmap(bitmap);
+            // FromPixels wraps the pinned bytes (FromBitmap would copy a mutable bitmap).
+            using var image = SKImage.FromPixels(Info(source.Width, source.Height), sourceHandle.AddrOfPinnedObject(), 4 * source.Width)
+                ?? throw new InvalidOperationException("SkiaSharp could not wrap the image");
             using var paint = new SKPaint { IsAntialias = false, BlendMode = SKBlendMode.Src };
             canvas.DrawImage(image, 0, 0, new SKSamplingOptions(SKFilterMode.Nearest, SKMipmapMode.None), paint);
             canvas.Flush();

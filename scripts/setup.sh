@@ -6,6 +6,7 @@
 #     on Debian do we add Debian 13 (trixie) with a low apt pin (priority 100, so nothing else is upgraded
 #     from it) and install trixie's libstdc++6. Other systems are never changed: we say what is missing.
 #  2. Optional data for the samples (Fashion-MNIST from Debian's dataset-fashion-mnist), when apt is there.
+#     Open MPI (openmpi-bin, libopenmpi3) for data-parallel training across processes (NfNet.Distributed).
 #  3. dotnet restore + build of the solution, and the local .NET tools (skip with NFNET_SETUP_NO_BUILD=1).
 #
 # Re-running it changes nothing once everything is in place.
@@ -116,6 +117,25 @@ ensure_datasets() {
   fi
 }
 
+ensure_open_mpi() {
+  # NfNet.Distributed loads Open MPI's libmpi.so.40 at run time; mpirun starts the ranks. The distributed tests need both.
+  if command -v mpirun >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libmpi\.so\.40'; then
+    say "Open MPI: $(mpirun --version 2>/dev/null | head -1) - nothing to do"
+    return
+  fi
+  if [ "$(uname -s)" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "${NFNET_SETUP_NO_MPI:-0}" != "1" ]; then
+    say "Open MPI: installing Debian's openmpi-bin and libopenmpi3"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi3 >/dev/null 2>&1; then
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi3 >/dev/null \
+        || die "could not install openmpi-bin and libopenmpi3 (needed by the distributed tests; NFNET_SETUP_NO_MPI=1 skips)"
+    fi
+    say "Open MPI: $(mpirun --version 2>/dev/null | head -1)"
+  else
+    say "Open MPI: not found; install Open MPI 4 (openmpi-bin/libopenmpi3 on Debian/Ubuntu) for distributed training"
+  fi
+}
+
 report_disk() {
   # A first restore unpacks about 2.5 GB of TorchSharp/libtorch packages (every platform's natives) into the NuGet
   # cache; the build itself hard-links libtorch into each output folder (Directory.Build.props), so it adds little.
@@ -144,5 +164,6 @@ build_solution() {
 
 ensure_cxx_runtime
 ensure_datasets
+ensure_open_mpi
 build_solution
 say "done"

@@ -12,7 +12,7 @@ namespace NfNet.Demo;
 /// <summary>What <c>--images</c> runs with.</summary>
 internal sealed record ImageFolderRun(string Images, string? Model, string? Pretrained, int? Resolution, int? Channels, string? Augment,
     double? LearningRate, bool FreezeBackbone, int Workers, bool SkipUnreadable, int Width, int Epochs, int Batch, int Seed,
-    string Out, bool Resume, int CheckpointEvery, int Keep, bool Fp32);
+    string Out, bool Resume, int CheckpointEvery, int Keep, bool Fp32, NfNet.Distributed.ICommunicator? Communicator = null);
 
 /// <summary>
 /// Trains or fine-tunes on a folder of images: <c>DIR/train</c> and <c>DIR/val</c> (or <c>DIR/test</c>), one subfolder
@@ -101,11 +101,13 @@ internal static class ImageFolderDemo
             CheckpointEverySteps = run.CheckpointEvery,
             KeepCheckpoints = run.Keep,
             EvalBatchSize = Math.Max(run.Batch, 64),
+            Communicator = run.Communicator,
         };
         Console.WriteLine($"  model {run.Model ?? model.Configuration.GetType().Name}: {model.ParameterCount():N0} parameters; {resolution} px, {channels} channel(s); " +
                           $"augmentation '{recipe}'; lr {lr:G3}; {run.Epochs} epochs of {train.Count / run.Batch} steps at batch {run.Batch}; {run.Workers} loader threads");
         Directory.CreateDirectory(run.Out);
         using var trainer = new Trainer(model, options);
+        if (run.Communicator is not null) DistributedDemo.Describe(trainer);
         if (run.Resume)
         {
             var resumed = trainer.ResumeNewest(options.CheckpointPath, out var skipped);
@@ -124,6 +126,7 @@ internal static class ImageFolderDemo
             Console.WriteLine($"nothing to do: the run had already finished its {run.Epochs} epochs");
             return 0;
         }
+        if (trainer.Rank != 0) return 0; // rank 0 writes the files
         var csv = Path.Combine(run.Out, "metrics.csv");
         AtomicFile.WriteAllLines(csv, new[] { EpochMetrics.CsvHeader }.Concat(trainer.History.Select(m => m.ToCsv())));
         TrainingPlots.SaveCurves(trainer.History, Path.Combine(run.Out, "curves.png"));

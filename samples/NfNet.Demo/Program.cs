@@ -27,6 +27,8 @@ var fp32 = false;
 var resume = false;
 var checkpointEvery = 0;
 var keep = 2;
+var distributed = false;
+NfNet.Distributed.ICommunicator? comm = null;
 string? images = null, modelName = null, pretrained = null, augment = null, writeImages = null;
 int? channels = null;
 double? lr = null;
@@ -51,6 +53,7 @@ try
             case "--resume": resume = true; break;
             case "--checkpoint-every": checkpointEvery = int.Parse(args[++i]); break;
             case "--keep": keep = int.Parse(args[++i]); break;
+            case "--distributed": distributed = true; break;
             case "--inference": inference = true; break;
             case "--variant": variant = args[++i]; break;
             case "--resolution": resolution = int.Parse(args[++i]); break;
@@ -81,6 +84,8 @@ try
                     (dm_nfnet_f0, resnet50, ...) with the paper's crop, flip and RandAugment; --pretrained loads timm
                     safetensors or a checkpoint (the classifier is reset when the class count differs).
                     --write-images writes Fashion-MNIST as such a folder of PNG/JPEG files.
+                    --distributed trains data-parallel on the ranks mpirun started (mpirun -np 4 ... -- --distributed):
+                    --batch is the global batch; rank 0 prints and writes the files; without mpirun a world of one.
                     --resume continues an interrupted run from the newest valid checkpoint in OUT (same options; one is
                     written after every epoch, and every STEPS steps with --checkpoint-every), as exactly as if it had
                     not stopped; --keep N keeps the newest N checkpoints, so a damaged newest one falls back to the next.
@@ -108,9 +113,10 @@ try
         Console.WriteLine($"wrote {trainCount:N0} training and {testCount:N0} test images ({imageFormat}) to {Path.GetFullPath(writeImages)} in {clock0.Elapsed.TotalSeconds:F1} s");
         return 0;
     }
+    if (distributed) comm = DistributedDemo.Start();
     if (images is not null)
         return ImageFolderDemo.Run(new ImageFolderRun(images, modelName, pretrained, resolution, channels, augment, lr, freeze, workers,
-            skipUnreadable, width, epochs, batch, seed, outDir, resume, checkpointEvery, keep, fp32));
+            skipUnreadable, width, epochs, batch, seed, outDir, resume, checkpointEvery, keep, fp32, comm));
 
     Console.WriteLine($"NfNet.NET demo: training on Fashion-MNIST from {data}");
     using var train = FashionMnist.Load(data, "train", limit: limit);
@@ -124,12 +130,14 @@ try
         CheckpointPath = Path.Combine(outDir, "checkpoint.nfckpt"),
         CheckpointEverySteps = checkpointEvery,
         KeepCheckpoints = keep,
+        Communicator = comm,
     };
     Console.WriteLine($"model {config.Name}: {model.ParameterCount():N0} parameters, {model.CountMacs(32, 32) / 1e6:F1} M MACs per image; " +
                       $"{train.Count:N0} training / {test.Count:N0} test images; {epochs} epochs of {train.Count / batch} steps at batch {batch}; " +
                       $"{options.Precision}; {get_num_threads()} threads");
     Directory.CreateDirectory(outDir);
     using var trainer = new Trainer(model, 10, options);
+    if (comm is not null) DistributedDemo.Describe(trainer);
     var csv = Path.Combine(outDir, "metrics.csv");
     var earlier = new List<string>();
     if (resume)
@@ -161,6 +169,7 @@ try
         return 0;
     }
     var final = trainer.History[^1];
+    if (trainer.Rank != 0) return 0; // rank 0 writes the files (the ranks' models are identical)
     AtomicFile.WriteAllLines(csv, new[] { EpochMetrics.CsvHeader }.Concat(earlier).Concat(trainer.History.Select(m => m.ToCsv())));
     var curves = Path.Combine(outDir, "curves.png");
     TrainingPlots.SaveCurves(trainer.History, curves);
@@ -184,17 +193,24 @@ try
 }
 catch (FileNotFoundException e)
 {
-    Console.Error.WriteLine(e.Message);
-    return 3;
+    return DistributedDemo.Fail(comm, e.Message, 3);
 }
 catch (IOException e) when (e is not FileNotFoundException)
 {
-    Console.Error.WriteLine(e.Message);
-    return 1;
+    return DistributedDemo.Fail(comm, e.Message, 1);
 }
 catch (Exception e) when (e is UnknownVariantException or UnknownModelException or InvalidNFNetConfigException or IdxFormatException or TrainingDivergedException
-                              or NfNet.Training.Images.ImageDatasetException or StateDictMismatchException)
+                              or NfNet.Training.Images.ImageDatasetException or StateDictMismatchException
+                              or NfNet.Distributed.RankMismatchException or NfNet.Distributed.DistributedSetupException)
 {
-    Console.Error.WriteLine(e.Message);
-    return 1;
+    return DistributedDemo.Fail(comm, e.Message, 1);
+}
+catch (Exception e) when (comm is { WorldSize: > 1 })
+{
+    // Any other failure of one rank stops all of them now, instead of leaving them waiting in a collective.
+    return DistributedDemo.Fail(comm, e.ToString(), 1);
+}
+finally
+{
+    comm?.Dispose();
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NfNet.Devices;
+using NfNet.Distributed;
 using NfNet.Models;
 using NfNet.Optim;
 using NfNet.Training.Augmentation;
@@ -33,6 +34,8 @@ public sealed class Trainer : IDisposable
     private int? _completedEpochs;
     private EpochPlan _plan = new();
     private readonly ITrainingStep _step;
+    private readonly ICommunicator _communicator;
+    private readonly GradientAverager? _averager;
 
     /// <summary>Prepares training of <paramref name="model"/> (already on its device; float32 for mixed precision) on
     /// its <see cref="ImageClassifier.NumClasses"/> classes.</summary>
@@ -52,7 +55,19 @@ public sealed class Trainer : IDisposable
         if (options.KeepCheckpoints < 1) throw new ArgumentOutOfRangeException(nameof(options), "KeepCheckpoints must be at least 1");
         if (options.BatchSize <= 0 || options.AccumulationSteps <= 0 || options.BatchSize % options.AccumulationSteps != 0)
             throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be a positive multiple of AccumulationSteps");
+        _communicator = options.Communicator ?? new SingleProcessCommunicator();
+        var world = _communicator.WorldSize;
+        if (options.BatchSize % world != 0 || options.BatchSize / world % options.AccumulationSteps != 0)
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"the global BatchSize {options.BatchSize} must split into {world} equal per-rank batches that are multiples of AccumulationSteps {options.AccumulationSteps}");
         if (options.TuneNativeAllocator) NativeAllocator.TuneForTensors();
+        if (world > 1)
+        {
+            // Same structure on every rank (else a clear error on all of them), then rank 0's weights everywhere — before
+            // the EMA copies them.
+            DataParallel.BroadcastParameters(model, _communicator);
+            _averager = new GradientAverager(model, _communicator);
+        }
         _model = model;
         _classes = classes;
         Options = options;
@@ -67,7 +82,7 @@ public sealed class Trainer : IDisposable
             ?? throw new ArgumentException("TrainerOptions.OptimizerFactory returned null", nameof(options));
         Optimizer = options.SamRho > 0 ? new SharpnessAwareMinimization(optimizer, options.SamRho) : optimizer;
         if (options.EmaDecay is { } decay) Ema = new ExponentialMovingAverage(model, decay);
-        _step = TrainingSteps.For(new StepContext(model, Optimizer, options, classes));
+        _step = TrainingSteps.For(new StepContext(model, Optimizer, options, classes) { SynchronizeGradients = _averager is null ? null : _averager.Average });
     }
 
     /// <summary>The options.</summary>
@@ -80,6 +95,14 @@ public sealed class Trainer : IDisposable
     public long Step { get; private set; }
     /// <summary>Per-epoch metrics so far.</summary>
     public IReadOnlyList<EpochMetrics> History => _history;
+    /// <summary>This process's rank (0 in one process).</summary>
+    public int Rank => _communicator.Rank;
+    /// <summary>Ranks training together (1 in one process).</summary>
+    public int WorldSize => _communicator.WorldSize;
+    /// <summary>Examples each rank trains on per step: <see cref="TrainerOptions.BatchSize"/> / <see cref="WorldSize"/>.</summary>
+    public int BatchPerRank => Options.BatchSize / _communicator.WorldSize;
+    /// <summary>Time spent averaging gradients across ranks in the last step (zero in one process).</summary>
+    public TimeSpan LastGradientSyncTime => _averager?.LastDuration ?? TimeSpan.Zero;
     /// <summary>Called after every step.</summary>
     public event Action<StepProgress>? StepCompleted;
     /// <summary>Called after every epoch.</summary>
@@ -90,6 +113,10 @@ public sealed class Trainer : IDisposable
     public CheckpointInfo Resume(string path)
     {
         var info = TrainingCheckpoint.Load(path, _model, Optimizer, Ema);
+        if (info.WorldSize != WorldSize)
+            throw new RankMismatchException($"{path} was written by a run of {info.WorldSize} rank(s); resume it with {info.WorldSize} " +
+                $"(mpirun -np {info.WorldSize}), not {WorldSize}: the order of the data within an epoch depends on the number of ranks");
+        DataParallel.Agree(_communicator, info.Step, $"checkpoint step ({path})", $"step {info.Step}");
         Step = info.Step;
         _completedEpochs = info.Epoch;
         return info;
@@ -113,8 +140,10 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(train);
         var o = Options;
-        _stepsPerEpoch = train.Count / o.BatchSize;
-        if (_stepsPerEpoch == 0) throw new ArgumentException($"the training set ({train.Count}) is smaller than one batch ({o.BatchSize})", nameof(train));
+        train = Shard(train, pad: true, nameof(train));
+        if (test is not null) test = Shard(test, pad: false, nameof(test));
+        _stepsPerEpoch = train.Count / BatchPerRank;
+        if (_stepsPerEpoch == 0) throw new ArgumentException($"the training set ({train.Count}{(WorldSize > 1 ? " per rank" : "")}) is smaller than one batch ({BatchPerRank})", nameof(train));
         var total = checked((int)(_stepsPerEpoch * o.Epochs));
         var warmup = Math.Min(total, (int)Math.Round(o.WarmupEpochs * _stepsPerEpoch));
         _schedule = new WarmupCosineSchedule(Optimizer, warmup, total, currentStep: (int)Step);
@@ -137,7 +166,7 @@ public sealed class Trainer : IDisposable
             var skip = Step - epoch * _stepsPerEpoch; // batches already trained (resume mid-epoch)
             var skippedBefore = (train as ISkippedSampleCounter)?.SkippedSamples ?? 0;
             long Skipped() => ((train as ISkippedSampleCounter)?.SkippedSamples ?? 0) - skippedBefore;
-            foreach (var (images, labels) in train.Batches(o.BatchSize, shuffle: true, seed: DeterministicSeed.Combine(o.Seed, epoch), dropLast: true))
+            foreach (var (images, labels) in train.Batches(BatchPerRank, shuffle: true, seed: DeterministicSeed.Combine(o.Seed, epoch), dropLast: true))
             {
                 using var ownedImages = images;
                 using var ownedLabels = labels;
@@ -145,9 +174,17 @@ public sealed class Trainer : IDisposable
                 if (indexInEpoch++ < skip) continue;
                 if (o.MaxSteps is { } m && Step >= m) break;
                 var (loss, acc) = TrainStep(images, labels, device);
-                lossSum += loss * labels.shape[0];
-                correct += acc * labels.shape[0];
-                seen += labels.shape[0];
+                var count = (double)labels.shape[0];
+                if (WorldSize > 1)
+                {
+                    // Every rank reports the global batch's numbers.
+                    var sums = new[] { loss * count, acc * count, count };
+                    _communicator.AllReduceSum(sums);
+                    (loss, acc, count) = (sums[0] / sums[2], sums[1] / sums[2], sums[2]);
+                }
+                lossSum += loss * count;
+                correct += acc * count;
+                seen += count;
                 var lr = Optimizer.ParamGroups.First().LearningRate;
                 Step++;
                 _schedule.step();
@@ -172,14 +209,17 @@ public sealed class Trainer : IDisposable
 
     private (double Loss, double Accuracy) TrainStep(Tensor images, Tensor labels, Device device)
     {
-        manual_seed(DeterministicSeed.Combine(Options.Seed, Step, 17));
-        var random = new Random(DeterministicSeed.Combine(Options.Seed, Step));
+        // Per-rank draws (augmentation, dropout) in a data-parallel run; rank 0's are those of a single process.
+        manual_seed(DeterministicSeed.Combine(Options.Seed, Step, 17 + Rank));
+        var random = new Random(DeterministicSeed.Combine(Options.Seed, Step, Rank));
         var result = _step.Run(new StepBatch(images, images.to(device), labels.to(device), random, _plan, Step));
         Ema?.Update(_model);
         return result;
     }
 
-    /// <summary>Top-1/top-5 accuracy and mean cross-entropy on <paramref name="data"/> (eval mode, no gradients).</summary>
+    /// <summary>Top-1/top-5 accuracy and mean cross-entropy on <paramref name="data"/> (eval mode, no gradients). In a
+    /// data-parallel run every rank evaluates all of <paramref name="data"/> (<see cref="Fit"/> splits its test set
+    /// across the ranks instead and adds up their results).</summary>
     public EvaluationResult Evaluate(IDataSource data)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -210,18 +250,48 @@ public sealed class Trainer : IDisposable
         {
             if (wasTraining) _model.train(); // also when evaluation throws: the next step must not run in eval mode
         }
+        if (data is ShardedEvaluation) // each rank read its part: add up the parts
+        {
+            var sums = new[] { top1, top5, loss, count };
+            _communicator.AllReduceSum(sums);
+            (top1, top5, loss, count) = (sums[0], sums[1], sums[2], (long)sums[3]);
+        }
         return new EvaluationResult(top1 / count, top5 / count, loss / count, count);
     }
 
-    /// <summary>Writes a checkpoint now.</summary>
-    public void SaveCheckpoint(string path, int epoch) =>
+    /// <summary>Writes a checkpoint now (rank 0 only in a data-parallel run: the ranks' weights are identical).</summary>
+    public void SaveCheckpoint(string path, int epoch)
+    {
+        if (Rank != 0) return;
         TrainingCheckpoint.Save(path, _model, Optimizer, Ema, new CheckpointInfo(epoch, Step, Ema?.UpdateCount ?? 0, _model.GetName(),
-            _model is ImageClassifier c ? System.Text.Json.JsonSerializer.Serialize(c.Configuration, c.Configuration.GetType()) : null, Options.Seed),
+            _model is ImageClassifier c ? System.Text.Json.JsonSerializer.Serialize(c.Configuration, c.Configuration.GetType()) : null, Options.Seed, WorldSize),
             keep: Options.KeepCheckpoints);
+    }
+
+    // In a data-parallel run each rank reads its part: training data padded to equal steps, evaluation data unpadded
+    // (each sample once; the sums are all-reduced).
+    private IDataSource Shard(IDataSource data, bool pad, string name)
+    {
+        if (WorldSize == 1) return data;
+        if (data is ShardedEvaluation) return data;
+        if (data is not IShardableDataSource shardable)
+            throw new ArgumentException($"data-parallel training needs a data source each rank can read its part of ({nameof(IShardableDataSource)}: " +
+                $"{nameof(TensorDataSource)}, Images.ImageDataSource); {data.GetType().Name} is not one", name);
+        var shard = shardable.WithShard(new DataShard(Rank, WorldSize) { Pad = pad });
+        return pad ? shard : new ShardedEvaluation(shard);
+    }
+
+    private sealed class ShardedEvaluation(IDataSource inner) : IDataSource
+    {
+        public long Count => inner.Count;
+        public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false) =>
+            inner.Batches(batchSize, shuffle, seed, dropLast);
+    }
 
     /// <inheritdoc />
     public void Dispose()
     {
+        _averager?.Dispose();
         Ema?.Dispose();
         _step.Dispose();
     }

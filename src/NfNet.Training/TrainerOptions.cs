@@ -8,7 +8,8 @@ public sealed record TrainerOptions
 {
     /// <summary>Epochs; the cosine schedule reaches 0 at the end of the last one.</summary>
     public int Epochs { get; init; } = 10;
-    /// <summary>Examples per optimizer step (the last partial batch of an epoch is dropped).</summary>
+    /// <summary>Examples per optimizer step (the last partial batch of an epoch is dropped). With a
+    /// <see cref="Communicator"/> of W ranks this is the global batch: each rank trains on BatchSize / W examples.</summary>
     public int BatchSize { get; init; } = 256;
     /// <summary>Split each batch into this many micro-batches whose gradients are accumulated (for memory).</summary>
     public int AccumulationSteps { get; init; } = 1;
@@ -58,6 +59,12 @@ public sealed record TrainerOptions
     public double? DlbAlpha { get; init; }
     /// <summary>DLB temperature τ (3 in the paper).</summary>
     public double DlbTemperature { get; init; } = 3.0;
+    /// <summary>Data-parallel training across the communicator's ranks (null or a world of one: one process). Each
+    /// rank reads its shard of the data, gradients are averaged (float32 buckets) before AGC and the optimizer step,
+    /// loss and accuracy are averaged over all ranks, and only rank 0 writes checkpoints. Build the model identically on
+    /// every rank (checked at start) and set the same options; <see cref="BatchSize"/> is global and the learning rate
+    /// follows it. See <c>NfNet.Distributed.Communicator.FromEnvironment</c>.</summary>
+    public NfNet.Distributed.ICommunicator? Communicator { get; init; }
     /// <summary>Progressive-learning hook: the plan for each 0-based epoch (image size and regularization); null for
     /// the same settings every epoch.</summary>
     public Func<int, EpochPlan>? Plan { get; init; }

@@ -16,7 +16,9 @@ namespace NfNet.Training.Checkpoints;
 /// <param name="ModelName">The model's name.</param>
 /// <param name="ModelConfig">The model's configuration as JSON (an NFNet's: rebuild with <see cref="TrainingCheckpoint.ReadConfig"/>), or null.</param>
 /// <param name="Seed">The run's seed: with <see cref="Step"/> it determines all later randomness.</param>
-public sealed record CheckpointInfo(int Epoch, long Step, long EmaUpdates, string ModelName, string? ModelConfig = null, int Seed = 0);
+/// <param name="WorldSize">Ranks of the data-parallel run that wrote it (1: one process). A run resumes with the same
+/// number: the data order within an epoch depends on it.</param>
+public sealed record CheckpointInfo(int Epoch, long Step, long EmaUpdates, string ModelName, string? ModelConfig = null, int Seed = 0, int WorldSize = 1);
 
 /// <summary>
 /// A training checkpoint in one file that cannot lie. Format 2 is a safetensors file: the model's state dict under

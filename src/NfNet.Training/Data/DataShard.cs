@@ -5,7 +5,8 @@ namespace NfNet.Training.Data;
 /// each epoch's order (a permutation of all samples from the epoch seed, the same on every rank) is padded by
 /// repeating its start up to a multiple of <see cref="WorldSize"/>, and rank r takes positions r, r + W, r + 2W, …
 /// So every rank has the same number of samples (and steps), and every sample is read exactly once per epoch across
-/// ranks, apart from the at most W − 1 repeated to pad.
+/// ranks, apart from the at most W − 1 repeated to pad. Without <see cref="Pad"/> (evaluation: every sample exactly
+/// once, ranks may differ by one sample) rank r takes the positions r, r + W, … below the count.
 /// </summary>
 /// <param name="Rank">This process's rank, 0 ≤ rank &lt; world size.</param>
 /// <param name="WorldSize">Number of processes.</param>
@@ -13,6 +14,9 @@ public readonly record struct DataShard(int Rank, int WorldSize)
 {
     /// <summary>The whole data set (one process).</summary>
     public static DataShard Single => new(0, 1);
+
+    /// <summary>Pad to equal counts per rank (training, the default); false for evaluation.</summary>
+    public bool Pad { get; init; } = true;
 
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentOutOfRangeException">World size below 1 or rank outside [0, world size).</exception>
@@ -23,8 +27,10 @@ public readonly record struct DataShard(int Rank, int WorldSize)
         return this;
     }
 
-    /// <summary>Samples per rank for a data set of <paramref name="count"/>: <c>ceil(count / W)</c>.</summary>
-    public long CountFor(long count) => WorldSize <= 1 ? count : (count + WorldSize - 1) / WorldSize;
+    /// <summary>This rank's samples for a data set of <paramref name="count"/>: <c>ceil(count / W)</c> when padded.</summary>
+    public long CountFor(long count) => WorldSize <= 1 ? count
+        : Pad ? (count + WorldSize - 1) / WorldSize
+        : count / WorldSize + (Rank < count % WorldSize ? 1 : 0);
 
     /// <summary>This rank's sample indices for one epoch, in order.</summary>
     /// <param name="count">Samples in the whole data set.</param>
@@ -39,6 +45,7 @@ public readonly record struct DataShard(int Rank, int WorldSize)
         if (WorldSize == 1 || count == 0) return order;
         var perRank = (int)CountFor(count);
         var result = new int[perRank];
+        // Without padding the positions stay below the count, so the modulo never wraps.
         for (var i = 0; i < perRank; i++) result[i] = order[(Rank + (long)i * WorldSize) % count];
         return result;
     }

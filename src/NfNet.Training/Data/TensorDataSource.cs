@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace NfNet.Training.Data;
 
 /// <summary>An in-memory dataset: images [N, C, H, W] and int64 labels [N], owned by this source.</summary>
-public sealed class TensorDataSource : IDataSource, IDisposable
+public sealed class TensorDataSource : IShardableDataSource, IDisposable
 {
     /// <summary>Takes ownership of <paramref name="images"/> and <paramref name="labels"/>.</summary>
     /// <exception cref="ArgumentException">Shapes or dtypes are wrong or the counts differ.</exception>
@@ -23,19 +23,36 @@ public sealed class TensorDataSource : IDataSource, IDisposable
     public Tensor Images { get; }
     /// <summary>All labels.</summary>
     public Tensor Labels { get; }
+    /// <summary>Examples in the whole set.</summary>
+    public long TotalCount => Labels.shape[0];
+
     /// <inheritdoc />
-    public long Count => Labels.shape[0];
+    public long Count => TotalCount;
+
+    /// <summary>A view of the same tensors (not copied; disposing the view does nothing) yielding <paramref name="shard"/>'s part.</summary>
+    public IDataSource WithShard(DataShard shard) => new ShardView(this, shard.Validate());
+
+    private sealed class ShardView(TensorDataSource all, DataShard shard) : IDataSource
+    {
+        public long Count => shard.CountFor(all.TotalCount);
+
+        public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false) =>
+            all.Batches(shard.Indices(all.TotalCount, shuffle, seed), batchSize, dropLast);
+    }
 
     /// <summary>The first <paramref name="count"/> examples (copies) as a new source.</summary>
     public TensorDataSource Take(long count) =>
-        new(Images.narrow(0, 0, Math.Min(count, Count)).clone(), Labels.narrow(0, 0, Math.Min(count, Count)).clone());
+        new(Images.narrow(0, 0, Math.Min(count, TotalCount)).clone(), Labels.narrow(0, 0, Math.Min(count, TotalCount)).clone());
 
     /// <inheritdoc />
     public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false)
     {
+        return Batches(DataShard.Single.Indices(TotalCount, shuffle, seed), batchSize, dropLast);
+    }
+
+    private IEnumerable<(Tensor Images, Tensor Labels)> Batches(int[] order, int batchSize, bool dropLast)
+    {
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be positive");
-        var order = Enumerable.Range(0, (int)Count).ToArray();
-        if (shuffle) new Random(seed).Shuffle(order);
         for (var start = 0; start < order.Length; start += batchSize)
         {
             var size = Math.Min(batchSize, order.Length - start);

@@ -17,7 +17,7 @@ namespace NfNet.Training.Images;
 /// without <see cref="ImageLoaderOptions.SkipUnreadable"/>) surfaces on the consumer as its typed exception when that
 /// batch is due; leaving the enumeration early (break, exception, cancellation) stops and joins the workers.
 /// </remarks>
-public sealed class ImageDataSource : IDataSource, ISkippedSampleCounter
+public sealed class ImageDataSource : IShardableDataSource, ISkippedSampleCounter
 {
     private readonly ConcurrentQueue<string> _skippedFiles = new();
     private long _skipped;
@@ -45,6 +45,9 @@ public sealed class ImageDataSource : IDataSource, ISkippedSampleCounter
 
     /// <summary>Samples this rank reads per pass (the whole set without sharding).</summary>
     public long Count => Options.Shard.CountFor(Dataset.Samples.Count);
+
+    /// <summary>A loader of the same files and pipeline for <paramref name="shard"/>'s part (its own skip count).</summary>
+    public IDataSource WithShard(DataShard shard) => new ImageDataSource(Dataset, Pipeline, Options with { Shard = shard.Validate() });
 
     /// <inheritdoc />
     public long SkippedSamples => Interlocked.Read(ref _skipped);

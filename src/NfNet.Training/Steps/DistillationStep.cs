@@ -28,6 +28,7 @@ internal sealed class DistillationStep(StepContext context, double alpha) : ITra
         var loss = _dlb.Loss(logits, y, previousNow);
         var value = StepContext.Finite(loss, batch.Step);
         loss.backward();
+        context.SynchronizeGradients?.Invoke();
         context.Optimizer.step();
         _dlb.Remember(batch.RawImages, y, logits);
         return (value, logits.argmax(1).eq(y).to(ScalarType.Float32).mean().ToDouble());

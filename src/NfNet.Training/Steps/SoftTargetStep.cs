@@ -42,6 +42,7 @@ internal sealed class SoftTargetStep(StepContext context, bool sharpnessAware) :
                 total = total is null ? loss.detach() / micro : total + loss.detach() / micro;
             }
             accuracy = (double)right / x.shape[0];
+            context.SynchronizeGradients?.Invoke(); // after the last micro-batch only, as DDP's no_sync
             return total!;
         }
 

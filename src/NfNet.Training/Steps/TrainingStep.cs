@@ -11,6 +11,10 @@ internal sealed record StepBatch(Tensor RawImages, Tensor Images, Tensor Labels,
 /// <summary>What every step strategy shares: the model, the optimizer, the options and the helpers that prepare a batch.</summary>
 internal sealed record StepContext(nn.Module<Tensor, Tensor> Model, optim.Optimizer Optimizer, TrainerOptions Options, int Classes)
 {
+    /// <summary>Averages the gradients across the ranks of a data-parallel run after every backward pass that precedes
+    /// an optimizer update (both of SAM's), before the optimizer and its AGC see them; null in one process.</summary>
+    public Action? SynchronizeGradients { get; init; }
+
     /// <summary>The compute dtype of the options' precision mode.</summary>
     public ScalarType ComputeType { get; } = Devices.Precision.ComputeType(Options.Precision);
 

@@ -1,0 +1,205 @@
+// Scenarios the distributed tests run under `mpirun -np N` (and without it, as a world of one). Each rank prints
+// lines "rank <r>: <key> <value>" that the tests read; any failure exits non-zero.
+//   collectives            barrier, broadcast, all-reduce (float, double), all-gather against hand-computed values
+//   trainer <sam:0|1>      3 Trainer steps on N ranks (float32) vs one process with N× the batch (rank 0 computes both)
+//   step64 <sam:0|1>       3 AGC/WD/Nesterov(/SAM) steps in float64 with the gradient averager vs one process
+//   mismatch               rank 1 builds a wider model: every rank must refuse to start
+//   throw                  rank 1 throws while the others wait in a barrier: all must stop
+//   allreduce-time <n>     seconds per in-place all-reduce of n float32 values (median of 5)
+using System.Diagnostics;
+using NfNet.Distributed;
+using NfNet.Models;
+using NfNet.Optim;
+using NfNet.Training;
+using NfNet.Training.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+torch.set_num_threads(1);
+using var comm = Communicator.FromEnvironment();
+var rank = comm.Rank;
+void Say(string key, object value) => Console.WriteLine($"rank {rank}: {key} {value}");
+Say("world", $"{comm.WorldSize} {comm.Backend}");
+try
+{
+    switch (args[0])
+    {
+        case "collectives": Collectives(); break;
+        case "trainer": TrainerEquivalence(args[1] == "1"); break;
+        case "step64": StepEquivalence64(args[1] == "1"); break;
+        case "mismatch": Mismatch(); break;
+        case "throw":
+            // Rank 1 fails before a collective the others are already waiting in.
+            if (rank == 1) throw new InvalidOperationException("injected failure on rank 1");
+            comm.Barrier();
+            break;
+        case "allreduce-time": AllReduceTime(int.Parse(args[1])); break;
+        default: throw new ArgumentException($"unknown scenario {args[0]}");
+    }
+    comm.Barrier();
+    Say("done", "ok");
+    return 0;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"rank {rank}: FAILED {e}");
+    if (comm.WorldSize > 1) comm.Abort(1); // the others must not wait for this rank forever
+    return 1;
+}
+
+void Collectives()
+{
+    int w = comm.WorldSize;
+    comm.Barrier();
+    var bytes = rank == 0 ? new byte[] { 1, 2, 3, 250 } : new byte[4];
+    comm.Broadcast(bytes);
+    Check(bytes.SequenceEqual(new byte[] { 1, 2, 3, 250 }), "broadcast");
+    // Σ_r (r + 1)·i = i·W(W+1)/2 for every element i; exact in float32 for these sizes.
+    var floats = Enumerable.Range(0, 1000).Select(i => (float)((rank + 1) * i)).ToArray();
+    comm.AllReduceSum(floats);
+    Check(floats.Select((v, i) => v == i * w * (w + 1) / 2f).All(b => b), "allreduce float");
+    var doubles = new[] { Math.PI * (rank + 1), 1e-300 };
+    comm.AllReduceSum(doubles);
+    Check(Math.Abs(doubles[0] - Math.PI * w * (w + 1) / 2) < 1e-12 && doubles[1] == 1e-300 * w, "allreduce double");
+    Check(comm.AllGather(10L * rank + 7).SequenceEqual(Enumerable.Range(0, w).Select(r => 10L * r + 7)), "allgather");
+    Say("collectives", "ok");
+}
+
+void Check(bool ok, string what)
+{
+    if (!ok) throw new InvalidOperationException($"{what} gave a wrong result");
+}
+
+NFNetConfig SmallModel(int width = 32) => FashionMnistRecipe.Model(width);
+
+TensorDataSource Data(int count)
+{
+    var generator = new Generator(1234);
+    return new TensorDataSource(randn(new long[] { count, 1, 32, 32 }, generator: generator), randint(0, 10, new long[] { count }, generator: generator));
+}
+
+TrainerOptions Options(int globalBatch, bool sam, ICommunicator? communicator) => FashionMnistRecipe.Options(1, globalBatch, 0) with
+{
+    Augment = null,
+    Precision = NfNet.Devices.PrecisionMode.Float32,
+    SamRho = sam ? 0.05 : 0,
+    MaxSteps = 3,
+    WarmupEpochs = 0.3,
+    Communicator = communicator,
+    TuneNativeAllocator = false,
+};
+
+void TrainerEquivalence(bool sam)
+{
+    const int perRank = 8;
+    var global = perRank * comm.WorldSize;
+    using var data = Data(3 * global);
+    manual_seed(rank + 100); // different initial weights per rank: the broadcast must make them rank 0's
+    using var model = new NFNet(SmallModel());
+    using (var trainer = new Trainer(model, Options(global, sam, comm)))
+    {
+        var history = trainer.Fit(data);
+        Say("steps", trainer.Step);
+        Say("train_loss", history[0].TrainLoss.ToString("R"));
+    }
+    var hashes = comm.AllGather(DataParallel.ValueHash(model));
+    Say("identical", hashes.All(h => h == hashes[0]));
+    if (rank != 0) return;
+    manual_seed(100);
+    using var reference = new NFNet(SmallModel());
+    using (var single = new Trainer(reference, Options(global, sam, null)))
+    {
+        var history = single.Fit(data);
+        Say("reference_loss", history[0].TrainLoss.ToString("R"));
+    }
+    Say("max_param_diff", MaxDiff(model, reference).ToString("R"));
+}
+
+double MaxDiff(nn.Module a, nn.Module b)
+{
+    var other = b.state_dict();
+    return a.state_dict().Max(p => (p.Value - other[p.Key]).abs().max().ToDouble());
+}
+
+void StepEquivalence64(bool sam)
+{
+    const int perRank = 4;
+    var w = comm.WorldSize;
+    var generator = new Generator(99);
+    var x = randn(new long[] { 3, perRank * w, 1, 32, 32 }, ScalarType.Float64, generator: generator);
+    var y = randint(0, 10, new long[] { 3, perRank * w }, generator: generator);
+    manual_seed(7);
+    using var model = new NFNet(SmallModel());
+    model.to(ScalarType.Float64);
+    DataParallel.BroadcastParameters(model, comm);
+    using var averager = new GradientAverager(model, comm);
+    Train(model, x.narrow(1, rank * perRank, perRank), y.narrow(1, rank * perRank, perRank), averager.Average, sam);
+    var hashes = comm.AllGather(DataParallel.ValueHash(model));
+    Say("identical", hashes.All(h => h == hashes[0]));
+    if (rank != 0) return;
+    manual_seed(7);
+    using var reference = new NFNet(SmallModel());
+    reference.to(ScalarType.Float64);
+    Train(reference, x, y, () => { }, sam);
+    Say("max_param_diff", MaxDiff(model, reference).ToString("R"));
+}
+
+// Three steps of the recipe's optimizer (AGC λ 0.02, weight decay after clipping, Nesterov SGD; SAM around it) on the
+// given batches, with the gradients synchronised after every backward.
+void Train(NFNet model, Tensor images, Tensor labels, Action synchronize, bool sam)
+{
+    var options = FashionMnistRecipe.Options(1, 32, 0) with { PeakLearningRate = 0.1 };
+    var optimizer = TrainerOptimizers.Recipe(model, options);
+    if (sam) optimizer = new SharpnessAwareMinimization(optimizer, 0.05);
+    for (var step = 0; step < 3; step++)
+    {
+        using var scope = NewDisposeScope();
+        var (xb, yb) = (images[step], labels[step]);
+        Tensor Closure()
+        {
+            var loss = nn.functional.cross_entropy(model.call(xb), yb);
+            loss.backward();
+            synchronize();
+            return loss;
+        }
+        optimizer.zero_grad();
+        if (sam) optimizer.step(Closure);
+        else
+        {
+            Closure();
+            optimizer.step();
+        }
+    }
+}
+
+void Mismatch()
+{
+    manual_seed(0);
+    using var model = new NFNet(SmallModel(rank == 1 ? 48 : 32));
+    try
+    {
+        using var trainer = new Trainer(model, Options(8 * comm.WorldSize, false, comm));
+        Say("mismatch", "NOT DETECTED");
+    }
+    catch (RankMismatchException e)
+    {
+        Say("mismatch", "refused: " + e.Message);
+    }
+}
+
+void AllReduceTime(int count)
+{
+    var buffer = new float[count];
+    var times = new List<double>();
+    for (var i = 0; i < 6; i++)
+    {
+        comm.Barrier();
+        var clock = Stopwatch.StartNew();
+        comm.AllReduceSum(buffer);
+        times.Add(clock.Elapsed.TotalSeconds);
+    }
+    times.RemoveAt(0); // the first call sets up the shared-memory transport
+    times.Sort();
+    Say("allreduce_seconds", times[times.Count / 2].ToString("R"));
+}
+

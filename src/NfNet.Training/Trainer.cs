@@ -66,7 +66,7 @@ public sealed class Trainer : IDisposable
             // Same structure on every rank (else a clear error on all of them), then rank 0's weights everywhere — before
             // the EMA copies them.
             DataParallel.BroadcastParameters(model, _communicator);
-            _averager = new GradientAverager(model, _communicator);
+            _averager = new GradientAverager(model, _communicator) { GradientsPrescaled = true }; // the steps scale the loss by 1/W
         }
         _model = model;
         _classes = classes;
@@ -82,7 +82,11 @@ public sealed class Trainer : IDisposable
             ?? throw new ArgumentException("TrainerOptions.OptimizerFactory returned null", nameof(options));
         Optimizer = options.SamRho > 0 ? new SharpnessAwareMinimization(optimizer, options.SamRho) : optimizer;
         if (options.EmaDecay is { } decay) Ema = new ExponentialMovingAverage(model, decay);
-        _step = TrainingSteps.For(new StepContext(model, Optimizer, options, classes) { SynchronizeGradients = _averager is null ? null : _averager.Average });
+        _step = TrainingSteps.For(new StepContext(model, Optimizer, options, classes)
+        {
+            SynchronizeGradients = _averager is null ? null : _averager.Average,
+            GradientScale = 1.0 / world,
+        });
     }
 
     /// <summary>The options.</summary>

@@ -33,6 +33,14 @@ public class LaunchTests
     }
 
     [Fact]
+    public void AMissingOpenMpiNamesThePackagesToInstall()
+    {
+        var e = Assert.Throws<DistributedSetupException>(() => global::NfNet.Distributed.Mpi.OpenMpiLibrary.Open("libmpi-not-installed.so.40"));
+        Assert.Contains("apt-get install openmpi-bin libopenmpi3", e.Message);
+        Assert.Contains("libmpi-not-installed.so.40", e.Message);
+    }
+
+    [Fact]
     public void GradientBucketsFollowDdpsLayout()
     {
         using var model = TorchSharp.torch.nn.Sequential(

@@ -78,16 +78,16 @@ internal sealed unsafe class OpenMpiLibrary
 
     /// <summary>Opens the library.</summary>
     /// <exception cref="DistributedSetupException">It is not installed (the message names the packages) or lacks a symbol.</exception>
-    public static OpenMpiLibrary Open()
+    public static OpenMpiLibrary Open(string library = LibraryName)
     {
         if (!OperatingSystem.IsLinux())
             throw new DistributedSetupException("NfNet.Distributed's Open MPI backend runs on Linux (libmpi.so.40); on other systems train in one process");
-        var handle = DlOpen(LibraryName, RtldNow | RtldGlobal);
+        var handle = DlOpen(library, RtldNow | RtldGlobal);
         if (handle == IntPtr.Zero)
         {
             var error = Marshal.PtrToStringUTF8(DlError());
             throw new DistributedSetupException(
-                $"Open MPI's {LibraryName} could not be loaded ({error}). Install Open MPI 4: on Debian/Ubuntu " +
+                $"Open MPI's {library} could not be loaded ({error}). Install Open MPI 4: on Debian/Ubuntu " +
                 "'apt-get install openmpi-bin libopenmpi3' (./scripts/setup.sh does), then start the ranks with mpirun.");
         }
         return new OpenMpiLibrary(handle);

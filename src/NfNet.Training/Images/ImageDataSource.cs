@@ -105,7 +105,8 @@ public sealed class ImageDataSource : IShardableDataSource, ISkippedSampleCounte
                 }
                 catch (OperationCanceledException) { }
                 finally { Interlocked.Decrement(ref _activeWorkers); }
-            }) { IsBackground = true, Name = $"NfNet image loader {w}" };
+            })
+            { IsBackground = true, Name = $"NfNet image loader {w}" };
             workers[w].Start();
         }
         try

@@ -97,10 +97,10 @@ public sealed class RandAugment : IImageTransform
             case RandAugmentOp.Contrast: return Lookup(image, Same(BlendTable(1 + value, MeanLuma(image))));
             case RandAugmentOp.Sharpness: return BlendWith(image, Smooth(image), 1 + value);
             case RandAugmentOp.Posterize:
-            {
-                var mask = (byte)(0xFF << (8 - (int)value));
-                return Lookup(image, Same(Table(v => (byte)(v & mask))));
-            }
+                {
+                    var mask = (byte)(0xFF << (8 - (int)value));
+                    return Lookup(image, Same(Table(v => (byte)(v & mask))));
+                }
             case RandAugmentOp.Solarize: return Lookup(image, Same(Table(v => v >= value ? (byte)(255 - v) : (byte)v)));
             case RandAugmentOp.AutoContrast: return AutoContrast(image);
             case RandAugmentOp.Equalize: return Equalize(image);

@@ -27,7 +27,7 @@ internal sealed class DistillationStep(StepContext context, double alpha) : ITra
         }
         var loss = _dlb.Loss(logits, y, previousNow);
         var value = StepContext.Finite(loss, batch.Step);
-        loss.backward();
+        (context.GradientScale == 1.0 ? loss : loss * context.GradientScale).backward();
         context.SynchronizeGradients?.Invoke();
         context.Optimizer.step();
         _dlb.Remember(batch.RawImages, y, logits);

@@ -37,7 +37,9 @@ internal sealed class SoftTargetStep(StepContext context, bool sharpnessAware) :
                 var tb = micro == 1 ? targets : targets.narrow(0, i * size, size);
                 var logits = context.Model.call(xb);
                 var loss = SoftTargets.CrossEntropy(logits, tb);
-                (micro == 1 ? loss : loss / micro).backward();
+                var scaled = micro == 1 ? loss : loss / micro;
+                if (context.GradientScale != 1.0) scaled = scaled * context.GradientScale; // 1/W: the ranks' sum is the mean
+                scaled.backward();
                 right += logits.argmax(1).eq(micro == 1 ? y : y.narrow(0, i * size, size)).sum().ToInt64();
                 total = total is null ? loss.detach() / micro : total + loss.detach() / micro;
             }

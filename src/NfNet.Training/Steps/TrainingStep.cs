@@ -15,6 +15,10 @@ internal sealed record StepContext(nn.Module<Tensor, Tensor> Model, optim.Optimi
     /// an optimizer update (both of SAM's), before the optimizer and its AGC see them; null in one process.</summary>
     public Action? SynchronizeGradients { get; init; }
 
+    /// <summary>Factor on the loss before each backward pass: 1 / world size in a data-parallel run, so that summing the
+    /// ranks' gradients gives their mean without another pass over the gradient (1 in one process).</summary>
+    public double GradientScale { get; init; } = 1.0;
+
     /// <summary>The compute dtype of the options' precision mode.</summary>
     public ScalarType ComputeType { get; } = Devices.Precision.ComputeType(Options.Precision);
 

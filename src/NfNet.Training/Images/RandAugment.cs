@@ -10,9 +10,9 @@ namespace NfNet.Training.Images;
 /// F0 5, F1–F2 10, F3+ 15). Geometric operations fill with black and sample the nearest pixel.
 /// </summary>
 /// <remarks>
-/// Written here rather than taken from TorchVision for .NET: its RandAugment runs libtorch tensor kernels per image,
-/// which on the loader's threads compete with the training step for the same cores, and it would bring SkiaSharp 2.88
-/// into a graph that holds 3.119 (ScottPlot). The geometric operations use SkiaSharp's nearest-neighbour drawing; the
+/// Written here rather than taken from TorchVision for .NET 0.107: its RandAugment runs libtorch tensor kernels per
+/// image, which on the loader's threads compete with the training step for the same cores (and its Skia-based reader
+/// returns silently wrong images for truncated files; README, "Image folders"). The geometric operations use SkiaSharp's nearest-neighbour drawing; the
 /// colour operations are the byte formulas of torchvision's functional tensor ops, each checked against a hand
 /// computation in the tests. The recipe (DeepMind's code) applies RandAugment after MixUp/CutMix; here it runs per image
 /// before the batch is mixed, as timm and torchvision do.

@@ -128,7 +128,7 @@ ensure_open_mpi() {
     if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi3 >/dev/null 2>&1; then
       as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
       as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi3 >/dev/null \
-        || die "could not install openmpi-bin and libopenmpi3 (needed by the distributed tests; NFNET_SETUP_NO_MPI=1 skips)"
+        || { say "Open MPI: warning: could not install openmpi-bin and libopenmpi3; the demo works without them, distributed training and its tests need them"; return; }
     fi
     say "Open MPI: $(mpirun --version 2>/dev/null | head -1)"
   else

@@ -30,7 +30,6 @@ internal sealed partial class CoAtNetExport : GraphWriter
         if (height < minimum || width < minimum)
             throw new OnnxExportException($"{model.Config.Name} needs images of at least {minimum}×{minimum} (its total stride), got {height}×{width}");
         var e = new CoAtNetExport(model, graph, height, width);
-        graph.Graph.Input.Add(OnnxGraph.Value(options.InputName, options.DynamicBatch, 1, model.InChannels, height, width));
         var x = e.Activation(ActivationKind.Gelu, e.PlainConv("stem_conv1", options.InputName, "stem_bn"));
         x = e.PlainConv("stem_conv2", x);
         foreach (var path in e._modules.Keys.Where(k => BlockPath().IsMatch(k)).ToArray())

@@ -18,7 +18,6 @@ internal sealed partial class EfficientNetV2Export : GraphWriter
     public static void Write(EfficientNetV2 model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
     {
         var e = new EfficientNetV2Export(model, graph, height, width);
-        graph.Graph.Input.Add(OnnxGraph.Value(options.InputName, options.DynamicBatch, 1, model.InChannels, height, width));
         var x = e.Silu(e.PlainConv("conv_stem", options.InputName, "bn1"));
         foreach (var path in e._modules.Keys.Where(k => BlockPath().IsMatch(k)).ToArray())
             x = e._modules[path] switch

@@ -14,7 +14,6 @@ internal sealed class NFNetExport : GraphWriter
     public static void Write(NFNet model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
     {
         var e = new NFNetExport(model, graph, height, width);
-        graph.Graph.Input.Add(OnnxGraph.Value(options.InputName, options.DynamicBatch, 1, model.InChannels, height, width));
 
         // Stem: conv1, then act → conv (the activation's gamma folded into the conv) three times.
         var x = e.Conv("stem.conv1", options.InputName, 1.0);

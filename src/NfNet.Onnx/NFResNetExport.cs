@@ -14,7 +14,6 @@ internal sealed class NFResNetExport : GraphWriter
     public static void Write(NFResNet model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
     {
         var e = new NFResNetExport(model, graph, height, width);
-        graph.Graph.Input.Add(OnnxGraph.Value(options.InputName, options.DynamicBatch, 1, model.InChannels, height, width));
         var x = e.Conv("stem", options.InputName, 1.0);
         if (model.Config.StemPool) x = e.MaxPool(x, 3, 2, 1);
         foreach (var block in model.Blocks) x = e.Block(block, x);

@@ -54,6 +54,8 @@ public static class OnnxExporter
         if (model.parameters().FirstOrDefault() is { } p && p.device_type == DeviceType.META)
             throw new OnnxExportException($"{model.GetName()} is on the meta device: it has no weights to export");
         var graph = new OnnxGraph(options.Opset);
+        // The image input is the same for every model: [batch, channels, height, width].
+        graph.Graph.Input.Add(OnnxGraph.Value(options.InputName, options.DynamicBatch, 1, model.InChannels, height, width));
         using (no_grad())
         {
             switch (model)

@@ -17,7 +17,6 @@ internal sealed class ResNetExport : GraphWriter
         var e = new ResNetExport(model, graph, height, width);
         var c = model.Config;
         var pre = c.Form == ResNetForm.PreActivation;
-        graph.Graph.Input.Add(OnnxGraph.Value(options.InputName, options.DynamicBatch, 1, model.InChannels, height, width));
         var x = e.PlainConv("conv1", options.InputName, pre ? null : "bn1");
         if (!pre) x = graph.Node("Relu", "relu", x);
         if (c.StemPool) x = e.MaxPool(x, 3, 2, 1);

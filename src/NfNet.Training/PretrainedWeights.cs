@@ -42,14 +42,14 @@ public static class PretrainedWeights
         else weights = SafetensorsReader.Load(path);
         try
         {
+            // Everything must fit but the classifier, which keeps its initialisation when its shape differs.
             var classifierNames = model.ClassifierParameters().Select(p => p.Name).ToHashSet();
-            var target = model.state_dict();
-            var missing = target.Keys.Where(k => !weights.ContainsKey(k) && !classifierNames.Contains(k)).ToList();
-            var unexpected = weights.Keys.Where(k => !target.ContainsKey(k)).ToList();
-            var mismatched = target.Where(p => weights.TryGetValue(p.Key, out var w) && !classifierNames.Contains(p.Key) && !w.shape.SequenceEqual(p.Value.shape))
-                .Select(p => $"{p.Key}: model [{string.Join(", ", p.Value.shape)}] vs weights [{string.Join(", ", weights[p.Key].shape)}]").ToList();
-            if (missing.Count + unexpected.Count + mismatched.Count > 0)
-                throw new StateDictMismatchException(missing, unexpected, mismatched);
+            var report = StateDictLoader.Compare(model, weights);
+            bool Backbone(string entry) => !classifierNames.Contains(entry.Split(':')[0]);
+            var missing = report.Missing.Where(Backbone).ToList();
+            var mismatched = report.ShapeMismatched.Where(Backbone).ToList();
+            if (missing.Count + report.Unexpected.Count + mismatched.Count > 0)
+                throw new StateDictMismatchException(missing, report.Unexpected, mismatched);
             return StateDictLoader.Load(model, weights, strict: false);
         }
         finally

@@ -22,6 +22,23 @@ public static class StateDictLoader
     /// <returns>What was loaded, missing, unexpected and mismatched.</returns>
     public static LoadReport Load(nn.Module module, IReadOnlyDictionary<string, Tensor> weights, bool strict = true)
     {
+        var report = Compare(module, weights);
+        if (strict && !report.IsExact) throw new StateDictMismatchException(report.Missing, report.Unexpected, report.ShapeMismatched);
+
+        using (no_grad())
+        {
+            var target = module.state_dict();
+            foreach (var name in report.Loaded) target[name].copy_(weights[name]);
+        }
+        Layers.ScaledWSConv2d.InvalidateWeightCaches();
+        return report;
+    }
+
+    /// <summary>What <see cref="Load(nn.Module, IReadOnlyDictionary{string, Tensor}, bool)"/> would load, without
+    /// changing anything: the names that fit, the model's names the weights lack, the weights' names the model lacks,
+    /// and the names whose shape or dtype differ (as <c>name: model [..] vs weights [..]</c>).</summary>
+    public static LoadReport Compare(nn.Module module, IReadOnlyDictionary<string, Tensor> weights)
+    {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(weights);
         var target = module.state_dict();
@@ -44,15 +61,7 @@ public static class StateDictLoader
             loaded.Add(name);
         }
         var unexpected = weights.Keys.Where(k => !target.ContainsKey(k)).ToList();
-        var report = new LoadReport(loaded, missing, unexpected, mismatched);
-        if (strict && !report.IsExact) throw new StateDictMismatchException(missing, unexpected, mismatched);
-
-        using (no_grad())
-        {
-            foreach (var name in loaded) target[name].copy_(weights[name]);
-        }
-        Layers.ScaledWSConv2d.InvalidateWeightCaches();
-        return report;
+        return new LoadReport(loaded, missing, unexpected, mismatched);
     }
 
     /// <summary>Reads a safetensors file and loads it into <paramref name="module"/> (see <see cref="Load(nn.Module, IReadOnlyDictionary{string, Tensor}, bool)"/>).</summary>

@@ -277,7 +277,6 @@ public sealed class Trainer : IDisposable
     private IDataSource Shard(IDataSource data, bool pad, string name)
     {
         if (WorldSize == 1) return data;
-        if (data is ShardedEvaluation) return data;
         if (data is not IShardableDataSource shardable)
             throw new ArgumentException($"data-parallel training needs a data source each rank can read its part of ({nameof(IShardableDataSource)}: " +
                 $"{nameof(TensorDataSource)}, Images.ImageDataSource); {data.GetType().Name} is not one", name);

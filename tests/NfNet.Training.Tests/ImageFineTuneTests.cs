@@ -122,21 +122,9 @@ public class ImageFineTuneTests
         try
         {
             var train = Path.Combine(images, "train");
-            Directory.CreateDirectory(train);
-            foreach (var file in Directory.EnumerateFiles(ImageFixture.Train, "*", SearchOption.AllDirectories))
-            {
-                var to = Path.Combine(train, Path.GetRelativePath(ImageFixture.Train, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-                File.Copy(file, to);
-            }
+            ImageFixture.CopyTree(ImageFixture.Train, train);
             File.Copy(Path.Combine(ImageFixture.Damaged, "truncated.jpg"), Path.Combine(train, "1_Trouser", "broken.jpg"));
-            var val = Path.Combine(images, "val");
-            foreach (var file in Directory.EnumerateFiles(ImageFixture.Val, "*", SearchOption.AllDirectories))
-            {
-                var to = Path.Combine(val, Path.GetRelativePath(ImageFixture.Val, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-                File.Copy(file, to);
-            }
+            ImageFixture.CopyTree(ImageFixture.Val, Path.Combine(images, "val"));
 
             var (failed, failedOutput) = RunDemo("--images", images, "--epochs", "1", "--batch", "8", "--out", output);
             Assert.Equal(1, failed);

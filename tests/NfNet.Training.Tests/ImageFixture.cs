@@ -22,12 +22,18 @@ internal static class ImageFixture
     public static string CopyTrain()
     {
         var target = Path.Combine(Path.GetTempPath(), "nfnet-images-" + Guid.NewGuid().ToString("N"));
-        foreach (var file in Directory.EnumerateFiles(Train, "*", SearchOption.AllDirectories))
-        {
-            var to = Path.Combine(target, Path.GetRelativePath(Train, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(file, to);
-        }
+        CopyTree(Train, target);
         return target;
+    }
+
+    /// <summary>Copies every file under <paramref name="from"/> to the same relative path under <paramref name="to"/>.</summary>
+    public static void CopyTree(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
     }
 }

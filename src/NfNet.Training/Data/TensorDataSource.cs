@@ -23,32 +23,27 @@ public sealed class TensorDataSource : IShardableDataSource, IDisposable
     public Tensor Images { get; }
     /// <summary>All labels.</summary>
     public Tensor Labels { get; }
-    /// <summary>Examples in the whole set.</summary>
-    public long TotalCount => Labels.shape[0];
-
     /// <inheritdoc />
-    public long Count => TotalCount;
+    public long Count => Labels.shape[0];
 
     /// <summary>A view of the same tensors (not copied; disposing the view does nothing) yielding <paramref name="shard"/>'s part.</summary>
     public IDataSource WithShard(DataShard shard) => new ShardView(this, shard.Validate());
 
     private sealed class ShardView(TensorDataSource all, DataShard shard) : IDataSource
     {
-        public long Count => shard.CountFor(all.TotalCount);
+        public long Count => shard.CountFor(all.Count);
 
         public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false) =>
-            all.Batches(shard.Indices(all.TotalCount, shuffle, seed), batchSize, dropLast);
+            all.Batches(shard.Indices(all.Count, shuffle, seed), batchSize, dropLast);
     }
 
     /// <summary>The first <paramref name="count"/> examples (copies) as a new source.</summary>
     public TensorDataSource Take(long count) =>
-        new(Images.narrow(0, 0, Math.Min(count, TotalCount)).clone(), Labels.narrow(0, 0, Math.Min(count, TotalCount)).clone());
+        new(Images.narrow(0, 0, Math.Min(count, Count)).clone(), Labels.narrow(0, 0, Math.Min(count, Count)).clone());
 
     /// <inheritdoc />
-    public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false)
-    {
-        return Batches(DataShard.Single.Indices(TotalCount, shuffle, seed), batchSize, dropLast);
-    }
+    public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false) =>
+        Batches(DataShard.Single.Indices(Count, shuffle, seed), batchSize, dropLast);
 
     private IEnumerable<(Tensor Images, Tensor Labels)> Batches(int[] order, int batchSize, bool dropLast)
     {

@@ -22,6 +22,8 @@ public sealed class RandAugment : IImageTransform
     /// <summary>Magnitude bins of torchvision (<c>num_magnitude_bins=31</c>).</summary>
     public const int MagnitudeBins = 31;
 
+    private static readonly RandAugmentOp[] Operations = Enum.GetValues<RandAugmentOp>();
+
     /// <summary><paramref name="layers"/> operations per image at <paramref name="magnitude"/> (0–30).</summary>
     public RandAugment(int layers, int magnitude)
     {
@@ -43,10 +45,9 @@ public sealed class RandAugment : IImageTransform
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(random);
-        var ops = Enum.GetValues<RandAugmentOp>();
         for (var i = 0; i < Layers; i++)
         {
-            var op = ops[random.Next(ops.Length)];
+            var op = Operations[random.Next(Operations.Length)];
             var value = MagnitudeOf(op, Magnitude, image.Width, image.Height);
             if (IsSigned(op) && random.Next(2) == 1) value = -value;
             image = ApplyOp(op, image, value);

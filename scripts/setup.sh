@@ -119,7 +119,8 @@ ensure_datasets() {
 
 ensure_open_mpi() {
   # NfNet.Distributed loads Open MPI's libmpi.so.40 at run time; mpirun starts the ranks. The distributed tests need both.
-  if command -v mpirun >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libmpi\.so\.40'; then
+  # (grep without -q: under pipefail, grep -q's early exit can kill ldconfig with SIGPIPE and fail the check.)
+  if command -v mpirun >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep 'libmpi\.so\.40' >/dev/null; then
     say "Open MPI: $(mpirun --version 2>/dev/null | head -1) - nothing to do"
     return
   fi

@@ -16,9 +16,11 @@ namespace NfNet.Distributed;
 /// divided by the world size, unless <see cref="GradientsPrescaled"/> says the loss already was.
 /// </summary>
 /// <remarks>
-/// TorchSharp 0.107 has no per-parameter gradient hooks, so the reduction runs after the whole backward pass, not
-/// overlapped with it as DDP does; benchmarks/README.md measures what that costs. A parameter without a gradient on a
-/// rank contributes zeros (and keeps no gradient there).
+/// The reduction runs after the whole backward pass, not overlapped with it as DDP does from per-parameter gradient
+/// hooks (TorchSharp 0.107 has none). An overlap built from markers at block inputs was measured and not kept: on a
+/// machine whose cores the ranks already fill it slowed the backward pass by as much as it hid (benchmarks/README.md,
+/// "Overlapping the all-reduce with the backward pass"). A parameter without a gradient on a rank contributes zeros
+/// (and keeps no gradient there).
 /// </remarks>
 public sealed class GradientAverager : IDisposable
 {

@@ -7,8 +7,13 @@
 //   throw                  rank 1 throws while the others wait in a barrier: all must stop
 //   allreduce-time <n>     seconds per in-place all-reduce of n float32 values (median of 5)
 //   sync-f0                NFNet-F0's gradient (71.5 M values): GradientAverager.Average vs one raw all-reduce (medians)
+//   overlap <F0|small> <batch> <px> <stage|block> <steps>
+//                          training passes (mixed bf16), interleaved: no sync, GradientAverager after the backward pass,
+//                          and the overlap prototype (OverlapProbe.cs) reducing from markers at stage or block inputs
+//                          during it; medians, then one pass of each compared value for value
 using System.Diagnostics;
 using NfNet.Distributed;
+using NfNet.Distributed.Worker;
 using NfNet.Models;
 using NfNet.Optim;
 using NfNet.Training;
@@ -36,6 +41,7 @@ try
             break;
         case "allreduce-time": AllReduceTime(int.Parse(args[1])); break;
         case "sync-f0": SyncF0(); break;
+        case "overlap": Overlap(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4], int.Parse(args[5])); break;
         default: throw new ArgumentException($"unknown scenario {args[0]}");
     }
     comm.Barrier();
@@ -235,4 +241,62 @@ void SyncF0()
     Say("average_seconds", Median(sync).ToString("R"));
     Say("raw_allreduce_seconds", Median(raw).ToString("R"));
     Check(model.parameters().All(p => p.grad!.eq(1).all().item<bool>()), "averaged ones");
+}
+
+
+void Overlap(string variant, int batch, int resolution, string granularity, int steps)
+{
+    manual_seed(0);
+    using var model = variant == "small" ? new NFNet(SmallModel()) : NFNet.Create(variant);
+    model.train();
+    var boundaries = granularity == "stage"
+        ? Enumerable.Range(0, model.StageCount).Select(model.Stage).ToList()
+        : model.Blocks.Cast<nn.Module<Tensor, Tensor>>().ToList();
+    using var overlap = new OverlappedGradientSum(model, boundaries, comm);
+    using var averager = new GradientAverager(model, comm) { GradientsPrescaled = true };
+    var generator = new Generator((ulong)(100 + rank));
+    using var images = randn(new long[] { batch, model.InChannels, resolution, resolution }, generator: generator).to(ScalarType.BFloat16);
+    using var labels = randint(0, model.NumClasses, new long[] { batch }, generator: generator);
+    var modes = new[] { "compute", "after", "overlap" };
+    var total = modes.ToDictionary(m => m, _ => new List<double>());
+    var backward = modes.ToDictionary(m => m, _ => new List<double>());
+    var exposed = new List<double>();
+    Say("segments", overlap.SegmentCount);
+    Tensor[] Pass(string mode)
+    {
+        model.zero_grad();
+        manual_seed(7); // the same dropout and stochastic-depth draws in every pass, so the sums can be compared
+        comm.Barrier();
+        overlap.Enabled = mode == "overlap";
+        var clock = Stopwatch.StartNew();
+        using (var scope = NewDisposeScope())
+        {
+            var loss = nn.functional.cross_entropy(model.call(images).to(ScalarType.Float32), labels) / comm.WorldSize;
+            loss.backward();
+        }
+        backward[mode].Add(clock.Elapsed.TotalSeconds);
+        if (mode == "after") averager.Average();
+        if (mode == "overlap")
+        {
+            overlap.Finish();
+            exposed.Add(overlap.LastWaitSeconds);
+        }
+        total[mode].Add(clock.Elapsed.TotalSeconds);
+        return model.parameters().Select(p => p.grad!.clone()).ToArray();
+    }
+    for (var step = 0; step < steps; step++)
+        foreach (var mode in modes)
+            foreach (var g in Pass(mode)) g.Dispose();
+    double Median(List<double> xs) { var s = xs.Skip(1).OrderBy(x => x).ToList(); return s[s.Count / 2]; }
+    foreach (var mode in modes)
+        Say($"{mode}_seconds", $"{Median(total[mode]):F3} (forward+backward {Median(backward[mode]):F3})");
+    Say("overlap_exposed_seconds", Median(exposed).ToString("F3"));
+    var after = Pass("after");
+    var again = Pass("after");
+    var overlapped = Pass("overlap");
+    float Difference(Tensor[] x, Tensor[] y) => x.Zip(y, (a, b) => (a - b).abs().max().item<float>()).Max();
+    Say("largest_gradient", after.Max(g => g.abs().max().item<float>()).ToString("R"));
+    Say("max_difference_after_after", Difference(after, again).ToString("R"));
+    Say("max_difference", Difference(after, overlapped).ToString("R"));
+    Say("markers_last_pass", overlap.MarkersFired);
 }

@@ -108,17 +108,7 @@ internal static class ImageFolderDemo
         Directory.CreateDirectory(run.Out);
         using var trainer = new Trainer(model, options);
         if (run.Communicator is not null) DistributedDemo.Describe(trainer);
-        if (run.Resume)
-        {
-            var resumed = trainer.ResumeNewest(options.CheckpointPath, out var skipped);
-            foreach (var (_, reason) in skipped) Console.Error.WriteLine($"--resume: skipped a damaged checkpoint: {reason}");
-            if (resumed is null)
-            {
-                Console.Error.WriteLine($"--resume: no valid checkpoint at {options.CheckpointPath}");
-                return 3;
-            }
-            Console.WriteLine($"resumed from {resumed.Value.Path}: epoch {resumed.Value.Info.Epoch}, step {resumed.Value.Info.Step}");
-        }
+        if (run.Resume && DemoResume.Resume(trainer, options.CheckpointPath) is null) return 3;
         clock.Restart();
         ConsoleProgress.Fit(trainer, train, test);
         if (trainer.History.Count == 0)

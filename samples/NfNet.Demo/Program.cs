@@ -142,15 +142,7 @@ try
     var earlier = new List<string>();
     if (resume)
     {
-        var resumed = trainer.ResumeNewest(options.CheckpointPath, out var skipped);
-        foreach (var (bad, reason) in skipped) Console.Error.WriteLine($"--resume: skipped a damaged checkpoint: {reason}");
-        if (resumed is not { } found)
-        {
-            Console.Error.WriteLine($"--resume: no valid checkpoint at {options.CheckpointPath} (run without --resume first, with the same --out)");
-            return 3;
-        }
-        var info = found.Info;
-        Console.WriteLine($"resumed from {found.Path}: epoch {info.Epoch}, step {info.Step}");
+        if (DemoResume.Resume(trainer, options.CheckpointPath) is not { } info) return 3;
         // Keep the metrics of the epochs already trained (the CSV's first column is the epoch).
         if (File.Exists(csv))
             earlier.AddRange(File.ReadLines(csv).Skip(1).Where(l => int.TryParse(l.Split(',')[0], out var e) && e <= info.Epoch));

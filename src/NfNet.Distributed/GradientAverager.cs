@@ -36,13 +36,22 @@ public sealed class GradientAverager : IDisposable
 
     /// <summary>Prepares the buckets for <paramref name="module"/>'s parameters with <c>requires_grad</c>.</summary>
     public GradientAverager(nn.Module module, ICommunicator communicator, long bucketBytes = DefaultBucketBytes, long directBytes = DefaultDirectBytes)
+        : this((module ?? throw new ArgumentNullException(nameof(module))).parameters(), communicator, bucketBytes, directBytes)
     {
-        ArgumentNullException.ThrowIfNull(module);
+    }
+
+    /// <summary>Prepares the buckets for those of <paramref name="parameters"/> with <c>requires_grad</c>, given in forward
+    /// order (as <c>parameters()</c> lists a module's) and bucketed in reverse: for averaging part of a model, such as the
+    /// parameters of one stage.</summary>
+    public GradientAverager(IEnumerable<TorchSharp.Modules.Parameter> parameters, ICommunicator communicator, long bucketBytes = DefaultBucketBytes, long directBytes = DefaultDirectBytes)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(communicator);
         if (bucketBytes <= 0) throw new ArgumentOutOfRangeException(nameof(bucketBytes), bucketBytes, "bucket size must be positive");
         if (directBytes <= 0) throw new ArgumentOutOfRangeException(nameof(directBytes), directBytes, "the in-place threshold must be positive");
         _communicator = communicator;
         (BucketBytes, DirectBytes) = (bucketBytes, directBytes);
+        var trained = parameters.Where(p => p.requires_grad).ToArray();
         foreach (var type in new[] { ScalarType.Float32, ScalarType.Float64 })
         {
             var members = new List<(TorchSharp.Modules.Parameter, long)>();
@@ -55,7 +64,7 @@ public sealed class GradientAverager : IDisposable
                 members.Clear();
                 elements = 0;
             }
-            foreach (var p in module.parameters().Where(p => p.requires_grad && ReduceType(p.dtype) == type).Reverse())
+            foreach (var p in trained.Where(p => ReduceType(p.dtype) == type).Reverse())
             {
                 if (p.dtype == type && p.numel() * ElementSize(type) >= directBytes)
                 {

@@ -54,6 +54,9 @@ public class LaunchTests
         Assert.Equal(2, middle.BucketCount);
         using var narrow = new GradientAverager(model, new SingleProcessCommunicator(), bucketBytes: 100);
         Assert.Equal(3, narrow.BucketCount);
+        // Part of a model (the overlap prototype averages one stage at a time): layer a alone, a.bias then a.weight.
+        using var part = new GradientAverager(((TorchSharp.torch.nn.Module)model[0]).parameters(), new SingleProcessCommunicator(), bucketBytes: 100);
+        Assert.Equal((2, 2, 10_100L), (part.BucketCount, part.Parameters, part.Elements));
         Assert.Equal(TorchSharp.torch.ScalarType.Float64, GradientAverager.ReduceType(TorchSharp.torch.ScalarType.Float64));
         Assert.Equal(TorchSharp.torch.ScalarType.Float32, GradientAverager.ReduceType(TorchSharp.torch.ScalarType.BFloat16));
     }

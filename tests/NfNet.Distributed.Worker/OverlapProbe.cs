@@ -32,37 +32,31 @@ internal sealed class GradientsReadyMarker : autograd.SingleTensorFunction<Gradi
 /// <summary>
 /// The overlap benchmarks/README.md measures, and the library does not keep (it did not pay on a machine whose cores
 /// the ranks already fill): markers at the inputs of <c>boundaries</c> (blocks or stages, in forward
-/// order) hand each segment's finished gradients to a communication thread, which sums them across ranks (large ones
-/// in place, small ones packed) while the backward pass goes on through the earlier segments. The parameters before
+/// order) hand each segment's finished gradients to a communication thread, which sums them across ranks with a
+/// <see cref="GradientAverager"/> of that segment's parameters while the backward pass goes on through the earlier
+/// segments. The parameters before
 /// the first boundary (the stem) are reduced after the backward pass. Gradients must come from a loss already scaled
-/// by 1 / world size (the trainer's convention): only sums here. float32 gradients only. The main thread must not call
+/// by 1 / world size (the trainer's convention): only sums here. The main thread must not call
 /// MPI between the backward pass and <see cref="Finish"/> (MPI_THREAD_SERIALIZED).
 /// </summary>
 internal sealed class OverlappedGradientSum : IDisposable
 {
-    private readonly ICommunicator _communicator;
-    private readonly List<TorchSharp.Modules.Parameter[]> _segments = new(); // forward order; [0] is the stem part
+    private readonly List<GradientAverager> _segments = new(); // forward order; [0] is the stem part
     private readonly List<Action> _removeHooks = new();
-    private readonly BlockingCollection<TorchSharp.Modules.Parameter[]?> _queue = new();
+    private readonly BlockingCollection<GradientAverager?> _queue = new();
     private readonly Thread _thread;
-    private readonly long _directBytes;
     private int _pending;
     private readonly ManualResetEventSlim _idle = new(true);
     private Exception? _failure;
 
-    public OverlappedGradientSum(nn.Module model, IReadOnlyList<nn.Module<Tensor, Tensor>> boundaries, ICommunicator communicator, long directBytes = GradientAverager.DefaultDirectBytes)
+    public OverlappedGradientSum(nn.Module model, IReadOnlyList<nn.Module<Tensor, Tensor>> boundaries, ICommunicator communicator)
     {
-        _communicator = communicator;
-        _directBytes = directBytes;
         var parameters = model.parameters().Where(p => p.requires_grad).ToList();
         var index = parameters.Select((p, i) => (p.Handle, i)).ToDictionary(t => t.Handle, t => t.i);
         var starts = boundaries.Select(b => index[b.parameters().First().Handle]).Append(parameters.Count).ToList();
-        _segments.Add(parameters.Take(starts[0]).ToArray());
-        for (var k = 0; k < boundaries.Count; k++)
-        {
-            var end = k + 1 < boundaries.Count ? starts[k + 1] : parameters.Count;
-            _segments.Add(parameters.Skip(starts[k]).Take(end - starts[k]).ToArray());
-        }
+        GradientAverager Segment(int from, int to) => new(parameters.Skip(from).Take(to - from), communicator) { GradientsPrescaled = true };
+        _segments.Add(Segment(0, starts[0]));
+        for (var k = 0; k < boundaries.Count; k++) _segments.Add(Segment(starts[k], starts[k + 1]));
         for (var k = 0; k < boundaries.Count; k++)
         {
             var segment = _segments[k + 1];
@@ -100,13 +94,13 @@ internal sealed class OverlappedGradientSum : IDisposable
 
     private int _fired;
 
-    private void Ready(TorchSharp.Modules.Parameter[] segment)
+    private void Ready(GradientAverager segment)
     {
         _fired++;
         Enqueue(segment);
     }
 
-    private void Enqueue(TorchSharp.Modules.Parameter[] segment)
+    private void Enqueue(GradientAverager segment)
     {
         if (Interlocked.Increment(ref _pending) == 1) _idle.Reset();
         _queue.Add(segment);
@@ -120,7 +114,7 @@ internal sealed class OverlappedGradientSum : IDisposable
             if (segment is null) break;
             try
             {
-                Sum(segment);
+                segment.Average(); // a finished segment's gradients are no longer written by the backward pass
             }
             catch (Exception e)
             {
@@ -130,36 +124,6 @@ internal sealed class OverlappedGradientSum : IDisposable
         }
     }
 
-    // A finished segment's gradients are no longer written by the backward pass, so this thread may read and sum them.
-    private void Sum(TorchSharp.Modules.Parameter[] segment)
-    {
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        var grads = segment.Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToArray();
-        var small = grads.Where(g => g.numel() * 4 < _directBytes).ToArray();
-        foreach (var g in grads.Where(g => g.numel() * 4 >= _directBytes))
-            Reduce(g);
-        if (small.Length == 0) return;
-        var packed = cat(small.Select(g => g.reshape(-1)).ToArray());
-        Reduce(packed);
-        long offset = 0;
-        foreach (var g in small)
-        {
-            g.copy_(packed.narrow(0, offset, g.numel()).view_as(g));
-            offset += g.numel();
-        }
-    }
-
-    private unsafe void Reduce(Tensor contiguous)
-    {
-        var data = (float*)THSTensor_data(contiguous.Handle);
-        _communicator.AllReduceSum(new Span<float>(data, checked((int)contiguous.numel())));
-    }
-
-    // Measurement scaffolding only: the library reaches this through NfNet.Internal.TorchSharpInternals.
-    [System.Runtime.InteropServices.DllImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
-    private static extern IntPtr THSTensor_data(IntPtr handle);
-
     public void Dispose()
     {
         foreach (var remove in _removeHooks) remove();
@@ -167,5 +131,6 @@ internal sealed class OverlappedGradientSum : IDisposable
         _thread.Join();
         _queue.Dispose();
         _idle.Dispose();
+        foreach (var segment in _segments) segment.Dispose();
     }
 }

@@ -195,20 +195,26 @@ void Mismatch()
     }
 }
 
+// The median of runs after the first (which sets up MPI's shared-memory transport, or warms the caches).
+double MedianAfterFirst(IEnumerable<double> runs)
+{
+    var sorted = runs.Skip(1).OrderBy(x => x).ToList();
+    return sorted[sorted.Count / 2];
+}
+
+// Seconds a collective takes: 6 runs, each started on every rank at once (after a barrier); the median after the first.
+double TimeCollective(Action collective) => MedianAfterFirst(Enumerable.Range(0, 6).Select(_ =>
+{
+    comm.Barrier();
+    var clock = Stopwatch.StartNew();
+    collective();
+    return clock.Elapsed.TotalSeconds;
+}).ToList());
+
 void AllReduceTime(int count)
 {
     var buffer = new float[count];
-    var times = new List<double>();
-    for (var i = 0; i < 6; i++)
-    {
-        comm.Barrier();
-        var clock = Stopwatch.StartNew();
-        comm.AllReduceSum(buffer);
-        times.Add(clock.Elapsed.TotalSeconds);
-    }
-    times.RemoveAt(0); // the first call sets up the shared-memory transport
-    times.Sort();
-    Say("allreduce_seconds", times[times.Count / 2].ToString("R"));
+    Say("allreduce_seconds", TimeCollective(() => comm.AllReduceSum(buffer)).ToString("R"));
 }
 
 
@@ -221,25 +227,9 @@ void SyncF0()
     using var averager = new GradientAverager(model, comm);
     Say("gradient_values", averager.Elements);
     Say("buckets", averager.BucketCount);
-    var sync = new List<double>();
-    for (var i = 0; i < 6; i++)
-    {
-        comm.Barrier();
-        averager.Average();
-        sync.Add(averager.LastDuration.TotalSeconds);
-    }
+    Say("average_seconds", TimeCollective(averager.Average).ToString("R"));
     var buffer = new float[averager.Elements];
-    var raw = new List<double>();
-    for (var i = 0; i < 6; i++)
-    {
-        comm.Barrier();
-        var clock = Stopwatch.StartNew();
-        comm.AllReduceSum(buffer);
-        raw.Add(clock.Elapsed.TotalSeconds);
-    }
-    double Median(List<double> xs) { xs.RemoveAt(0); xs.Sort(); return xs[xs.Count / 2]; }
-    Say("average_seconds", Median(sync).ToString("R"));
-    Say("raw_allreduce_seconds", Median(raw).ToString("R"));
+    Say("raw_allreduce_seconds", TimeCollective(() => comm.AllReduceSum(buffer)).ToString("R"));
     Check(model.parameters().All(p => p.grad!.eq(1).all().item<bool>()), "averaged ones");
 }
 
@@ -282,15 +272,15 @@ void Overlap(string variant, int batch, int resolution, string granularity, int 
             exposed.Add(overlap.LastWaitSeconds);
         }
         total[mode].Add(clock.Elapsed.TotalSeconds);
-        return model.parameters().Select(p => p.grad!.clone()).ToArray();
+        using var copies = NewDisposeScope(); // disposes the p.grad wrappers, which would keep last pass's gradients alive
+        return model.parameters().Select(p => p.grad!.clone().DetachFromDisposeScope()).ToArray();
     }
     for (var step = 0; step < steps; step++)
         foreach (var mode in modes)
             foreach (var g in Pass(mode)) g.Dispose();
-    double Median(List<double> xs) { var s = xs.Skip(1).OrderBy(x => x).ToList(); return s[s.Count / 2]; }
     foreach (var mode in modes)
-        Say($"{mode}_seconds", $"{Median(total[mode]):F3} (forward+backward {Median(backward[mode]):F3})");
-    Say("overlap_exposed_seconds", Median(exposed).ToString("F3"));
+        Say($"{mode}_seconds", $"{MedianAfterFirst(total[mode]):F3} (forward+backward {MedianAfterFirst(backward[mode]):F3})");
+    Say("overlap_exposed_seconds", MedianAfterFirst(exposed).ToString("F3"));
     var after = Pass("after");
     var again = Pass("after");
     var overlapped = Pass("overlap");

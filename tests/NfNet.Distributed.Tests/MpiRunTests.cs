@@ -81,7 +81,10 @@ public class MpiRunTests
         Assert.NotEqual(0, result.ExitCode);
         Assert.True(result.Duration < TimeSpan.FromSeconds(60), result.ToString());
         Assert.Contains("rank 1: FAILED System.InvalidOperationException: injected failure on rank 1", result.Errors);
-        Assert.Contains("MPI_ABORT was invoked on rank 1", result.Output + result.Errors);
+        // Rank 0 waits in a barrier it can never leave: it was stopped, not finished. Open MPI's own notice ("MPI_ABORT
+        // was invoked on rank 1") reaches mpirun only when its forwarding wins the race with the kill (about 1 run in 6
+        // here lost it), so the rank's own line above is what names the rank.
+        Assert.Empty(result.Values("done"));
     }
 
     [Fact]

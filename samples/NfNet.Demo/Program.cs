@@ -105,6 +105,8 @@ catch (Exception e) when (e is FormatException or IndexOutOfRangeException or Ar
 
 try
 {
+    // A training program's choice, not the library's: keep freed tensor memory for the next step (README, platform notes).
+    NfNet.Devices.NativeAllocator.TuneForTensors();
     if (inference) return InferenceDemo.Run(variant, resolution, bf16, seed);
     if (writeImages is not null)
     {

@@ -22,7 +22,7 @@ public static class StepTimeStudy
         var result = new StudyResult($"Training-step time at {resolution} px, batch {batch} (mixed bf16, CPU)",
             "model", "params (M)", "GMACs/image", "ImageNet top-1 (paper)", "step ms", "ms per GMAC·image", "achieved GFLOP/s");
         var times = new Dictionary<string, double>();
-        NativeAllocator.TuneForTensors(); // as the benchmarks do (and as Trainer does for the other studies)
+        NativeAllocator.TuneForTensors(); // as the benchmarks do (and Program.cs does for the other studies)
         // All models are built first and timed round-robin (one step each per round), so a slow spell of the machine
         // affects every model alike; each model's time is the median over the rounds.
         var steps = names.Select(n => new ComparisonStep(n, batch, resolution)).ToList();

@@ -1,7 +1,9 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BatchNorm2d = NfNet.Layers.BatchNorm2d;
 
 namespace NfNet.Models.Baselines;
 
@@ -47,6 +49,6 @@ public sealed class BottleneckV15 : nn.Module<Tensor, Tensor>, IMacCounted
         h = nn.functional.relu(bn2.call(conv2.call(h)));
         h = bn3.call(conv3.call(h));
         var shortcut = downsample is null ? x : downsample.call(x);
-        return nn.functional.relu(h + shortcut).MoveToOuterDisposeScope();
+        return nn.functional.relu(h.Plus(shortcut)).MoveToOuterDisposeScope();
     }
 }

@@ -3,6 +3,7 @@ using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BatchNorm2d = NfNet.Layers.BatchNorm2d;
 
 namespace NfNet.Models.Baselines;
 
@@ -30,7 +31,7 @@ public sealed class CoAtNet : ImageClassifier
         config.Validate();
         _config = config;
         stem_conv1 = new GuardedConv2d(config.InChannels, config.StemWidth, 3, config.StemStride, 1, device: device);
-        stem_bn = nn.BatchNorm2d(config.StemWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        stem_bn = new BatchNorm2d(config.StemWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
         stem_conv2 = new GuardedConv2d(config.StemWidth, config.StemWidth, 3, 1, 1, hasBias: true, device: device);
         var total = config.Depths.Sum();
         var list = new List<(string, nn.Module<Tensor, Tensor>)>();

@@ -1,7 +1,9 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BatchNorm2d = NfNet.Layers.BatchNorm2d;
 
 namespace NfNet.Models.Baselines;
 
@@ -36,11 +38,11 @@ public sealed class CoAtNetMBConv : nn.Module<Tensor, Tensor>, IMacCounted
         Stride = stride;
         var mid = outChannels * c.MBConvExpansion;
         if (stride != 1 || inChannels != outChannels) shortcut = new GuardedConv2d(inChannels, outChannels, 1, hasBias: true, device: device);
-        pre_norm = nn.BatchNorm2d(inChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        pre_norm = new BatchNorm2d(inChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
         conv1 = new GuardedConv2d(inChannels, mid, 1, device: device);
-        bn1 = nn.BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn1 = new BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
         conv2 = new GuardedConv2d(mid, mid, 3, stride, 1, groups: mid, device: device);
-        bn2 = nn.BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn2 = new BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
         se = new SqueezeExcite(mid, Math.Max(1, (int)(outChannels * c.SeRatio)), 1.0, device, ActivationKind.Silu);
         conv3 = new GuardedConv2d(mid, outChannels, 1, hasBias: true, device: device);
         drop_path = new StochasticDepth(dropPathRate, StochasticDepthMode.Timm);
@@ -65,7 +67,7 @@ public sealed class CoAtNetMBConv : nn.Module<Tensor, Tensor>, IMacCounted
         h = nn.functional.gelu(bn1.call(h));
         h = nn.functional.gelu(bn2.call(conv2.call(h)));
         h = conv3.call(se.call(h));
-        return drop_path.call(h).add_(sc).MoveToOuterDisposeScope();
+        return drop_path.call(h).PlusInPlace(sc).MoveToOuterDisposeScope();
     }
 
     /// <summary>MACs for one image at <paramref name="h"/> × <paramref name="w"/>; returns the output size too.</summary>

@@ -1,4 +1,5 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -57,9 +58,9 @@ public sealed class CoAtNetTransformerBlock : nn.Module<Tensor, Tensor>, IMacCou
         if (shortcut is not null) sc = shortcut.call(sc);
         var a = norm1.call(x);
         if (Stride == 2) a = nn.functional.avg_pool2d(a, 2, 2);
-        var y = drop_path.call(attn.call(a)).add_(sc);
+        var y = drop_path.call(attn.call(a)).PlusInPlace(sc);
         var m = fc2.call(nn.functional.gelu(fc1.call(norm2.call(y))));
-        return y.add(drop_path.call(m)).MoveToOuterDisposeScope();
+        return y.Plus(drop_path.call(m)).MoveToOuterDisposeScope();
     }
 
     /// <summary>MACs for one image at <paramref name="h"/> × <paramref name="w"/>; returns the output size too.</summary>

@@ -3,6 +3,7 @@ using NfNet.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BatchNorm2d = NfNet.Layers.BatchNorm2d;
 
 namespace NfNet.Models.Baselines;
 
@@ -32,7 +33,7 @@ public sealed class EfficientNetV2 : ImageClassifier
         _config = config;
         DropRate = config.DropRate;
         conv_stem = new GuardedConv2d(config.InChannels, config.StemWidth, 3, config.StemStride, 1, device: device);
-        bn1 = nn.BatchNorm2d(config.StemWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        bn1 = new BatchNorm2d(config.StemWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
         var total = config.Stages.Sum(s => s.Layers);
         var list = new List<(string, nn.Module<Tensor, Tensor>)>();
         var inChannels = config.StemWidth;
@@ -54,7 +55,7 @@ public sealed class EfficientNetV2 : ImageClassifier
         }
         blocks = nn.Sequential(list);
         conv_head = new GuardedConv2d(inChannels, config.HeadWidth, 1, device: device);
-        bn2 = nn.BatchNorm2d(config.HeadWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
+        bn2 = new BatchNorm2d(config.HeadWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
         classifier = CreateClassifier(config.NumClasses, device);
         RegisterComponents();
     }

@@ -1,7 +1,9 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BatchNorm2d = NfNet.Layers.BatchNorm2d;
 
 namespace NfNet.Models.Baselines;
 
@@ -32,11 +34,11 @@ public sealed class FusedMBConv : nn.Module<Tensor, Tensor>, IMacCounted
         var mid = expansion == 1 ? outChannels : inChannels * expansion;
         MidChannels = mid;
         conv_exp = new GuardedConv2d(inChannels, mid, kernelSize, stride, kernelSize / 2, device: device);
-        bn1 = nn.BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn1 = new BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
         if (expansion != 1)
         {
             conv_pwl = new GuardedConv2d(mid, outChannels, 1, device: device);
-            bn2 = nn.BatchNorm2d(outChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
+            bn2 = new BatchNorm2d(outChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
         }
         drop_path = new StochasticDepth(dropPathRate, StochasticDepthMode.Timm);
         HasResidual = stride == 1 && inChannels == outChannels;
@@ -62,7 +64,7 @@ public sealed class FusedMBConv : nn.Module<Tensor, Tensor>, IMacCounted
         using var scope = NewDisposeScope();
         var h = nn.functional.silu(bn1.call(conv_exp.call(x)));
         if (conv_pwl is not null) h = bn2!.call(conv_pwl.call(h));
-        if (HasResidual) h = drop_path.call(h).add_(x);
+        if (HasResidual) h = drop_path.call(h).PlusInPlace(x);
         return h.MoveToOuterDisposeScope();
     }
 

@@ -1,7 +1,9 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using BatchNorm2d = NfNet.Layers.BatchNorm2d;
 
 namespace NfNet.Models.Baselines;
 
@@ -38,15 +40,15 @@ public sealed class MBConv : nn.Module<Tensor, Tensor>, IMacCounted
         if (expansion != 1)
         {
             conv_pw = new GuardedConv2d(inChannels, mid, 1, device: device);
-            bn1 = nn.BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
+            bn1 = new BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
         }
         conv_dw = new GuardedConv2d(mid, mid, kernelSize, stride, kernelSize / 2, groups: mid, device: device);
         // automl's fan-out for a depthwise kernel is k·k (PyTorch's would be mid·k·k).
         if (!conv_dw.Weight.is_meta) using (no_grad()) nn.init.normal_(conv_dw.Weight, 0, Math.Sqrt(2.0 / (kernelSize * kernelSize)));
-        bn2 = nn.BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn2 = new BatchNorm2d(mid, c.BatchNormEps, c.BatchNormMomentum, device: device);
         if (seRatio > 0) se = new SqueezeExcite(mid, Math.Max(1, (int)Math.Floor(inChannels * seRatio)), 1.0, device, ActivationKind.Silu);
         conv_pwl = new GuardedConv2d(mid, outChannels, 1, device: device);
-        bn3 = nn.BatchNorm2d(outChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
+        bn3 = new BatchNorm2d(outChannels, c.BatchNormEps, c.BatchNormMomentum, device: device);
         drop_path = new StochasticDepth(dropPathRate, StochasticDepthMode.Timm);
         HasResidual = stride == 1 && inChannels == outChannels;
         RegisterComponents();
@@ -74,7 +76,7 @@ public sealed class MBConv : nn.Module<Tensor, Tensor>, IMacCounted
         h = nn.functional.silu(bn2.call(conv_dw.call(h)));
         if (se is not null) h = se.call(h);
         h = bn3.call(conv_pwl.call(h));
-        if (HasResidual) h = drop_path.call(h).add_(x);
+        if (HasResidual) h = drop_path.call(h).PlusInPlace(x);
         return h.MoveToOuterDisposeScope();
     }
 

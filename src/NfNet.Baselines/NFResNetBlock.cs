@@ -1,4 +1,5 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -77,7 +78,7 @@ public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted, IRes
         var h = conv0.forward(a, aScale);
         h = conv1.forward(act.ForwardUnscaled(h), act.Gamma);
         h = conv2.forward(act.ForwardUnscaled(h), act.Gamma);
-        var gate = (skipinit_gain * Alpha).to(h.dtype);
+        var gate = skipinit_gain.Times(Alpha).to(h.dtype);
         if (drop_path.Mask(h) is { } mask) gate = mask * gate;
         using var one = 1.0.ToScalar();
         var output = addcmul(shortcut, h, gate, one).MoveToOuterDisposeScope();

@@ -1,4 +1,5 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -46,6 +47,6 @@ public sealed class PreActBottleneck : nn.Module<Tensor, Tensor>, IMacCounted
         var h = nn.functional.relu(bn1.call(conv1.call(pre)));
         h = nn.functional.relu(bn2.call(conv2.call(h)));
         h = conv3.call(h);
-        return (h + shortcut).MoveToOuterDisposeScope();
+        return h.Plus(shortcut).MoveToOuterDisposeScope();
     }
 }

@@ -1,5 +1,6 @@
 using NfNet.Devices;
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -64,11 +65,11 @@ public sealed class RelativeAttention2d : nn.Module<Tensor, Tensor>
     public static Tensor RelativePositionIndex(long h, long w, Device? device = null)
     {
         using var scope = NewDisposeScope();
-        var rows = arange(h, device: device).repeat_interleave(w);          // r of token t = t / w
-        var cols = arange(w, device: device).repeat(h);                     // c of token t = t % w
-        var dr = rows.unsqueeze(1) - rows.unsqueeze(0) + (h - 1);
-        var dc = cols.unsqueeze(1) - cols.unsqueeze(0) + (w - 1);
-        return (dr * (2 * w - 1) + dc).MoveToOuterDisposeScope();
+        var rows = Scalars.Arange(h, device: device).repeat_interleave(w);          // r of token t = t / w
+        var cols = Scalars.Arange(w, device: device).repeat(h);                     // c of token t = t % w
+        var dr = (rows.unsqueeze(1) - rows.unsqueeze(0)).Plus(h - 1);
+        var dc = (cols.unsqueeze(1) - cols.unsqueeze(0)).Plus(w - 1);
+        return dr.Times(2 * w - 1).Plus(dc).MoveToOuterDisposeScope();
     }
 
     /// <summary>The bias [heads, HW, HW] for an <paramref name="h"/> × <paramref name="w"/> grid, in <paramref name="dtype"/>.</summary>
@@ -98,7 +99,7 @@ public sealed class RelativeAttention2d : nn.Module<Tensor, Tensor>
         var q = x.select(1, 0).transpose(-1, -2);                             // [N, heads, L, d]
         var k = x.select(1, 1);                                               // [N, heads, d, L]
         var v = x.select(1, 2).transpose(-1, -2);                             // [N, heads, L, d]
-        var logits = q.matmul(k).mul_(1.0 / Math.Sqrt(HeadDim)).add_(Bias(h, w, input.dtype));
+        var logits = q.matmul(k).TimesInPlace(1.0 / Math.Sqrt(HeadDim)).PlusInPlace(Bias(h, w, input.dtype));
         var attn = logits.softmax(-1);
         var y = attn.matmul(v).transpose(-1, -2).reshape(n, OutChannels, h, w);
         return proj.call(y).MoveToOuterDisposeScope();

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using BatchNorm2d = NfNet.Layers.BatchNorm2d;
 
 namespace NfNet.Models.Baselines;
 
@@ -48,7 +49,7 @@ public sealed record ResNetConfig
     /// <summary>A batch norm over <paramref name="channels"/> with this configuration's eps and momentum, or the identity
     /// when <see cref="UseBatchNorm"/> is false.</summary>
     public nn.Module<Tensor, Tensor> Norm(long channels, Device? device = null) =>
-        UseBatchNorm ? nn.BatchNorm2d(channels, BatchNormEps, BatchNormMomentum, device: device) : nn.Identity();
+        UseBatchNorm ? new BatchNorm2d(channels, BatchNormEps, BatchNormMomentum, device: device) : nn.Identity();
 
     /// <summary>Checks the configuration.</summary>
     /// <exception cref="InvalidBaselineConfigException">Lengths differ or a size is not positive.</exception>

@@ -29,6 +29,7 @@ public static class DataParallel
         {
             foreach (var (_, tensor) in state) Broadcast(tensor, communicator);
         }
+        NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
         Agree(communicator, ValueHash(module), "parameter values after the broadcast", "");
     }
 

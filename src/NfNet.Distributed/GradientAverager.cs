@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NfNet.Internal;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -116,7 +117,7 @@ public sealed class GradientAverager : IDisposable
             Reduce(buffer);
             if (g is null) continue;
             if (!inPlace) g.copy_(buffer.view_as(g));
-            if (scale != 1.0) g.mul_(scale);
+            if (scale != 1.0) g.TimesInPlace(scale);
         }
         foreach (var (buffer, members) in _buckets)
         {
@@ -130,7 +131,7 @@ public sealed class GradientAverager : IDisposable
                 }
             }
             Reduce(buffer);
-            if (scale != 1.0) buffer.mul_(scale);
+            if (scale != 1.0) buffer.TimesInPlace(scale);
             using (var scope = NewDisposeScope())
             {
                 foreach (var (p, offset) in members)

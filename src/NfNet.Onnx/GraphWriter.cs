@@ -1,4 +1,5 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -116,11 +117,11 @@ internal class GraphWriter
         using var scope = NewDisposeScope();
         var weight = conv.Weight.detach().to(ScalarType.Float64);
         var bias = _parameters.TryGetValue(path + ".bias", out var b) ? b.detach().to(ScalarType.Float64) : zeros(conv.OutChannels, ScalarType.Float64);
-        if (norm is not null && _modules[norm] is BatchNorm2d bn)
+        if (norm is not null && _modules[norm] is BatchNorm bn)
         {
             var (scale, shift) = Affine(bn, norm);
             weight = weight * scale.reshape(-1, 1, 1, 1);
-            bias = bias * scale + shift;
+            bias = (bias * scale).Plus(shift);
         }
         var w = _g.Initializer(path + ".weight", weight);
         var bName = _g.Initializer(path + ".bias", bias);
@@ -134,7 +135,7 @@ internal class GraphWriter
     /// <summary>A batch norm on its own (before a conv: pre-activation) as one per-channel multiply and add.</summary>
     protected string Norm(string path, string x)
     {
-        if (_modules[path] is not BatchNorm2d bn) return x; // BN swapped for an identity (UseBatchNorm = false)
+        if (_modules[path] is not BatchNorm bn) return x; // BN swapped for an identity (UseBatchNorm = false)
         using var scope = NewDisposeScope();
         var (scale, shift) = Affine(bn, path);
         var s = _g.Initializer(path + ".scale", scale.reshape(1, -1, 1, 1));
@@ -142,13 +143,13 @@ internal class GraphWriter
         return _g.Node("Add", path, _g.Mul(x, s), t);
     }
 
-    private (Tensor Scale, Tensor Shift) Affine(BatchNorm2d bn, string path)
+    private (Tensor Scale, Tensor Shift) Affine(BatchNorm bn, string path)
     {
         var mean = _parameters[path + ".running_mean"].to(ScalarType.Float64);
         var variance = _parameters[path + ".running_var"].to(ScalarType.Float64);
         var gamma = _parameters[path + ".weight"].to(ScalarType.Float64);
         var beta = _parameters[path + ".bias"].to(ScalarType.Float64);
-        var scale = gamma / (variance + bn.eps).sqrt();
+        var scale = gamma / variance.Plus(bn.eps).sqrt();
         return (scale, beta - mean * scale);
     }
 

@@ -1,5 +1,6 @@
 using NfNet.Layers;
 using NfNet.Models;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -64,7 +65,7 @@ internal sealed class NFNetExport : GraphWriter
         s = Activation(se.Activation, s);
         s = Dense($"{name}.attn_last.fc2", s);
         s = _g.Node("Sigmoid", $"{name}.se_gate", s);
-        var gain = se.Gain * spec.Alpha * block.SkipInitGain.ToDouble();
+        var gain = se.Gain * spec.Alpha * block.SkipInitGain.ReadDouble();
         s = _g.Mul(s, _g.Scalar($"{name}.gate_scale", gain));
         return _g.Node("Add", $"{name}.out", _g.Mul(h, s, $"{name}.branch"), shortcut);
     }

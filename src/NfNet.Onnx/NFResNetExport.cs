@@ -1,5 +1,6 @@
 using NfNet.Layers;
 using NfNet.Models.Baselines;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -40,7 +41,7 @@ internal sealed class NFResNetExport : GraphWriter
             shortcut = Conv($"{name}.conv_shortcut", a, aScale);
         }
         (_h, _w) = (h1, w1);
-        var gain = _g.Scalar($"{name}.gain", block.Alpha * block.SkipInitGain.ToDouble());
+        var gain = _g.Scalar($"{name}.gain", block.Alpha * block.SkipInitGain.ReadDouble());
         return _g.Node("Add", $"{name}.out", _g.Mul(h, gain, $"{name}.branch"), shortcut);
     }
 }

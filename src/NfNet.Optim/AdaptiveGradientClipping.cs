@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,6 +35,8 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
 
     /// <summary>Floor on the gradient norm in the rescaling division (1e-6).</summary>
     public const double GradientNormFloor = 1e-6;
+
+    private static readonly Scalar GradientNormFloorScalar = GradientNormFloor.ToScalar();
 
     private readonly (string Name, Parameter Parameter)[] _clipped;
     private readonly CoupledWeightDecay? _weightDecay;
@@ -124,13 +127,15 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     // The clipping itself, given the gradient's unit-wise norm (computed once per step by ClipGradients).
     private static void ClipWithNorm(Tensor weight, Tensor gradient, Tensor gradNorm, double clipFactor, double eps, GainClipping gains)
     {
-        var maxNorm = UnitwiseNorm.Of(weight.detach(), gains).clamp_min_(eps).mul_(clipFactor);
+        using var epsScalar = eps.ToScalar();
+        using var clipScalar = clipFactor.ToScalar();
+        var maxNorm = UnitwiseNorm.Of(weight.detach(), gains).clamp_min_(epsScalar).mul_(clipScalar);
         // min(max / ‖G‖, 1): where ‖G‖ ≤ max the factor is exactly 1 and the gradient is kept; elsewhere it is scaled
         // onto the sphere of radius max. (With ‖G‖ below the 1e-6 floor, max / 1e-6 ≥ 10, so the factor is 1 too.)
-        var factor = maxNorm.div_(gradNorm.clamp_min(GradientNormFloor)).clamp_max_(1.0);
+        var factor = maxNorm.div_(gradNorm.clamp_min(GradientNormFloorScalar)).clamp_max_(Scalars.One);
         // On the CPU, reading one value back costs nothing (no device to synchronise with), and most steps clip few
         // units: a gradient with nothing to clip is left untouched instead of multiplied by ones (a pass over it).
-        if (gradient.device_type == DeviceType.CPU && factor.min().ToDouble() >= 1.0) return;
+        if (gradient.device_type == DeviceType.CPU && factor.min().ReadDouble() >= 1.0) return;
         gradient.mul_(factor.to(gradient.dtype));
     }
 
@@ -154,9 +159,9 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
             allFinite = allFinite is null ? finite : allFinite.logical_and_(finite);
             work.Add((name, p, g, norm));
         }
-        if (allFinite is not null && !allFinite.ToBoolean())
+        if (allFinite is not null && !allFinite.ReadBoolean())
             foreach (var (name, _, g, norm) in work)
-                if (!norm.isfinite().all().ToBoolean() && !g.isfinite().all().ToBoolean())
+                if (!norm.isfinite().all().ReadBoolean() && !g.isfinite().all().ReadBoolean())
                 {
                     if (SkipNonFiniteSteps) return false;
                     throw new NonFiniteGradientException(name);
@@ -188,7 +193,7 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
             return loss!;
         }
         AddWeightDecay();
-        Inner.step();
+        ScalarSafeSgdStep.Step(Inner);
         return loss!;
     }
 
@@ -201,7 +206,7 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
         {
             var g = p.grad;
             if (g is null) continue;
-            g.add_(p, alpha: _weightDecay.Rate);
+            g.PlusInPlace(p, _weightDecay.Rate);
         }
     }
 

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,6 +52,8 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Update(nn.Module model)
     {
         var d = DecayAt(UpdateCount);
+        using var decay = d.ToScalar();
+        using var rest = (1 - d).ToScalar();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var current = Match(model);
@@ -58,7 +61,7 @@ public sealed class ExponentialMovingAverage : IDisposable
         {
             var shadow = _shadows[i].Shadow;
             var w = current[i].to(shadow.dtype);
-            if (shadow.is_floating_point()) shadow.mul_(d).add_(w, alpha: 1 - d);
+            if (shadow.is_floating_point()) shadow.mul_(decay).add_(w, rest);
             else shadow.copy_(w);
         }
         UpdateCount++;
@@ -71,6 +74,7 @@ public sealed class ExponentialMovingAverage : IDisposable
         using var _ = no_grad();
         var current = Match(model);
         for (var i = 0; i < _shadows.Length; i++) current[i].copy_(_shadows[i].Shadow);
+        NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();   // the model's weights changed under any cached standardized weight
     }
 
     /// <summary>
@@ -149,6 +153,7 @@ public sealed class ExponentialMovingAverage : IDisposable
                 var current = owner.Match(model);
                 for (var i = 0; i < backup.Length; i++) { current[i].copy_(backup[i]); backup[i].Dispose(); }
             }
+            NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
         }
     }
 }

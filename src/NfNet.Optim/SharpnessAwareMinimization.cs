@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -87,14 +88,14 @@ public sealed class SharpnessAwareMinimization : OptimizerDecorator
                     Inner.zero_grad();
                     return loss;
                 }
-                var scale = Rho / (norm + NormEpsilon);
+                using var scale = (Rho / (norm + NormEpsilon)).ToScalar();
                 for (var i = 0; i < withGrad.Length; i++)
                 {
                     var p = withGrad[i];
                     saved[i] = p.detach().clone();
                     using var scope = NewDisposeScope();
-                    var e = Adaptive ? p.square().mul_(p.grad!) : p.grad!.clone();
-                    p.add_(e.mul_(scale));
+                    var e = Adaptive ? p.Squared().mul_(p.grad!) : p.grad!.clone();
+                    p.PlusInPlace(e.mul_(scale));
                 }
             }
 
@@ -108,7 +109,7 @@ public sealed class SharpnessAwareMinimization : OptimizerDecorator
                     if (saved[i] is { } s) { withGrad[i].copy_(s); s.Dispose(); }
         }
 
-        Inner.step();
+        ScalarSafeSgdStep.Step(Inner);
         return loss;
     }
 
@@ -121,7 +122,7 @@ public sealed class SharpnessAwareMinimization : OptimizerDecorator
             var accumulate = p.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
             var g = p.grad!.to(accumulate);
             if (Adaptive) g = g.mul(p.detach().abs().to(accumulate));
-            var n = torch.linalg.vector_norm(g).ToDouble();
+            var n = g.VectorNorm2().ReadDouble();
             total += n * n;
         }
         return Math.Sqrt(total);

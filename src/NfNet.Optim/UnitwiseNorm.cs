@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,9 +15,9 @@ public static class UnitwiseNorm
     public static Tensor Of(Tensor x, GainClipping gains = GainClipping.Elementwise)
     {
         if (IsWhole(x, gains))
-            return linalg.vector_norm(x, 2);
+            return x.VectorNorm2();
         var dims = Enumerable.Range(1, (int)x.dim() - 1).Select(d => (long)d).ToArray();
-        return linalg.vector_norm(x, 2, dims, keepdim: true);
+        return x.VectorNorm2(dims, keepdim: true);
     }
 
     /// <summary>Whether <paramref name="x"/> is one unit as a whole (scalars, vectors, and gains under

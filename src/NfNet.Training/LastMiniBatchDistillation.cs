@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -38,10 +39,10 @@ public sealed class LastMiniBatchDistillation(double temperature = 3.0, double a
             throw new ArgumentException($"{previousLogitsNow.shape[0]} logits for a previous batch of {prev.Labels.shape[0]}", nameof(previousLogitsNow));
         var student = previousLogitsNow.to(ScalarType.Float32);
         var ce = nn.functional.cross_entropy(cat(new[] { student, newLogits.to(ScalarType.Float32) }), cat(new[] { prev.Labels, newLabels }));
-        var logTeacher = nn.functional.log_softmax(prev.Logits / Temperature, 1);
-        var logStudent = nn.functional.log_softmax(student / Temperature, 1);
-        var kl = (logTeacher.exp() * (logTeacher - logStudent)).sum() / student.shape[0];
-        return (ce + kl * (Alpha * Temperature * Temperature)).MoveToOuterDisposeScope();
+        var logTeacher = nn.functional.log_softmax(prev.Logits.DividedBy(Temperature), 1);
+        var logStudent = nn.functional.log_softmax(student.DividedBy(Temperature), 1);
+        var kl = (logTeacher.exp() * (logTeacher - logStudent)).sum().DividedBy(student.shape[0]);
+        return ce.Plus(kl, Alpha * Temperature * Temperature).MoveToOuterDisposeScope();
     }
 
     /// <summary>Keeps this step's batch and its logits (detached copies) for the next step, disposing the older ones.</summary>

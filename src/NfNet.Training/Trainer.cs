@@ -3,6 +3,7 @@ using NfNet.Devices;
 using NfNet.Distributed;
 using NfNet.Models;
 using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Training.Augmentation;
 using NfNet.Training.Checkpoints;
 using NfNet.Training.Data;
@@ -243,10 +244,10 @@ public sealed class Trainer : IDisposable
                 using var scope = NewDisposeScope();
                 var y = labels.to(device);
                 var logits = _model.call(images.to(device).to(computeType)).to(ScalarType.Float32);
-                loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).ToDouble();
-                top1 += logits.argmax(1).eq(y).sum().ToInt64();
+                loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).ReadDouble();
+                top1 += logits.argmax(1).eq(y).sum().ReadInt64();
                 var k = Math.Min(5, logits.shape[1]);
-                top5 += logits.topk((int)k, 1).indexes.eq(y.unsqueeze(1)).any(1).sum().ToInt64();
+                top5 += logits.topk((int)k, 1).indexes.eq(y.unsqueeze(1)).any(1).sum().ReadInt64();
                 count += labels.shape[0];
             }
         }

@@ -1,4 +1,5 @@
 using NfNet.Models.Baselines;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -58,16 +59,44 @@ public sealed class BatchNormResNetTests
     public void BatchNormUsesBatchStatisticsInTrainAndRunningStatisticsInEval()
     {
         // One BN channel by hand: batch values 1, 2, 3, 6 → mean 3, biased var 3.5, unbiased var 14/3.
-        using var bn = nn.BatchNorm2d(1, eps: 1e-5, momentum: 0.1);
+        using var bn = new NfNet.Layers.BatchNorm2d(1, eps: 1e-5, momentum: 0.1);
         using var x = tensor(new float[] { 1, 2, 3, 6 }).reshape(4, 1, 1, 1);
         bn.train();
         using var y = bn.call(x);
         Assert.Equal((1 - 3) / Math.Sqrt(3.5 + 1e-5), y[0, 0, 0, 0].ToDouble(), 5);
         Assert.Equal(0.1 * 3, bn.running_mean!.ToDouble(), 6);                 // 0.9·0 + 0.1·3
         Assert.Equal(0.9 + 0.1 * 14.0 / 3, bn.running_var!.ToDouble(), 6);      // 0.9·1 + 0.1·(14/3), unbiased
+        Assert.Equal(1, bn.num_batches_tracked!.ToInt64());
         bn.eval();
         using var e = bn.call(x);
         Assert.Equal((1 - 0.3) / Math.Sqrt(0.9 + 1.4 / 3 + 1e-5), e[0, 0, 0, 0].ToDouble(), 5);
+    }
+
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(null)]   // the cumulative average: 1 / num_batches_tracked
+    public void TheScalarSafeBatchNormEqualsTorchSharpsBatchNorm2d(double? momentum)
+    {
+        using var ours = new NfNet.Layers.BatchNorm2d(3, eps: 1e-5, momentum: momentum);
+        using var theirs = nn.BatchNorm2d(3, eps: 1e-5, momentum: momentum ?? 0.1);
+        if (momentum is null) theirs.momentum = null;
+        Assert.Equal(theirs.state_dict().Keys, ours.state_dict().Keys);
+        manual_seed(5);
+        for (var step = 0; step < 3; step++)
+        {
+            using var x = randn(4, 3, 5, 5);
+            using var a = ours.call(x);
+            using var b = theirs.call(x);
+            Assert.True(a.equal(b).all().ReadBoolean(), $"training step {step}: outputs differ");
+        }
+        foreach (var (name, t) in theirs.state_dict()) Assert.True(t.equal(ours.state_dict()[name]).all().ReadBoolean(), $"{name} differs");
+        ours.eval();
+        theirs.eval();
+        using var z = randn(2, 3, 5, 5);
+        using var ea = ours.call(z);
+        using var eb = theirs.call(z);
+        Assert.True(ea.equal(eb).all().ReadBoolean());
+        Assert.Throws<InvalidInputException>(() => ours.call(randn(3, 5, 5)));
     }
 
     [Fact]

@@ -106,14 +106,14 @@ public sealed class EfficientNetV2Tests
     {
         manual_seed(1);
         using var model = new EfficientNetV2(Tiny);
-        var bns = model.modules().OfType<BatchNorm2d>().ToList();
+        var bns = model.modules().OfType<TorchSharp.Modules.BatchNorm>().ToList();
         Assert.Equal(1 + 1 + 2 + 2 * 3 + 1, bns.Count);
         model.train();
         using var x = randn(4, 3, 32, 32);
         using (no_grad()) model.call(x).Dispose();
         // After one training forward the stem BN's running mean is 0.99·0 + 0.01·(batch mean of the stem conv's output).
         var stem = (nn.Module<Tensor, Tensor>)model.named_children().First(c => c.name == "conv_stem").module;
-        var bn1 = (BatchNorm2d)model.named_children().First(c => c.name == "bn1").module;
+        var bn1 = (TorchSharp.Modules.BatchNorm)model.named_children().First(c => c.name == "bn1").module;
         using (no_grad())
         {
             var batchMean = stem.call(x).mean(new long[] { 0, 2, 3 });

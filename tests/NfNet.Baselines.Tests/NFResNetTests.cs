@@ -25,7 +25,7 @@ public sealed class NFResNetTests
         using var model = NFResNet.NFResNet50(device: META);
         // Same layout and strides as v1.5 (stride on the 3×3, projections at the output size): same 4,089,184,256 MACs.
         Assert.Equal(4_089_184_256L, model.CountMacs(224, 224));
-        Assert.DoesNotContain(model.modules(), m => m is BatchNorm2d);
+        Assert.DoesNotContain(model.modules(), m => m is TorchSharp.Modules.BatchNorm);
     }
 
     [Fact]

@@ -94,7 +94,6 @@ TrainerOptions Options(int globalBatch, bool sam, ICommunicator? communicator) =
     MaxSteps = 3,
     WarmupEpochs = 0.3,
     Communicator = communicator,
-    TuneNativeAllocator = false,
 };
 
 void TrainerEquivalence(bool sam)

@@ -24,7 +24,6 @@ public sealed class TrainerPartsTests
         Augment = null,
         Precision = Devices.PrecisionMode.Float32,
         MaxSteps = 2,
-        TuneNativeAllocator = false,
     };
 
     [Theory]

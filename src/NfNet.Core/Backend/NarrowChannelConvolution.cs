@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -85,7 +86,7 @@ internal static class NarrowChannelConvolution
         var cout = k.OutPerGroup * k.Groups;
         var x64 = randn(new long[] { 2, cin, k.H, k.W }, ScalarType.Float64, generator: generator);
         var w64 = randn(new long[] { cout, k.InPerGroup, k.Kh, k.Kw }, ScalarType.Float64, generator: generator)
-            .div_(Math.Sqrt(k.InPerGroup * k.Kh * k.Kw));
+            .DividedByInPlace(Math.Sqrt(k.InPerGroup * k.Kh * k.Kw));
         long[] stride = { k.Sh, k.Sw }, padding = { k.Ph, k.Pw }, dilation = { k.Dh, k.Dw };
         // The reference, from the values the probe's dtype can represent.
         var xr = x64.to(k.DType).to(ScalarType.Float64).requires_grad_(true);
@@ -120,8 +121,8 @@ internal static class NarrowChannelConvolution
 
     private static bool Close(Tensor actual, Tensor reference, double tolerance)
     {
-        var error = (actual.to(ScalarType.Float64) - reference).norm().ToDouble();
-        var scale = reference.norm().ToDouble();
+        var error = (actual.to(ScalarType.Float64) - reference).norm().ReadDouble();
+        var scale = reference.norm().ReadDouble();
         return double.IsFinite(error) && error <= tolerance * Math.Max(scale, 1e-12);
     }
 
@@ -162,7 +163,7 @@ internal static class NarrowChannelConvolution
             y = weight.reshape(groups, o / groups, k).matmul(grouped).reshape(n, o, -1); // [N, O, L]
         }
         y = y.reshape(n, o, oh, ow);
-        if (bias is not null) y = y + bias.reshape(1, o, 1, 1);
+        if (bias is not null) y = y.Plus(bias.reshape(1, o, 1, 1));
         return y.MoveToOuterDisposeScope();
     }
 
@@ -184,9 +185,9 @@ internal static class NarrowChannelConvolution
                 var c0 = j * dilation[1];
                 var view = x.slice(2, r0, r0 + (oh - 1) * stride[0] + 1, stride[0]).slice(3, c0, c0 + (ow - 1) * stride[1] + 1, stride[1]);
                 var term = view * taps[TensorIndex.Colon, i * kw + j].reshape(1, c, 1, 1);
-                y = y is null ? term : y.add_(term);
+                y = y is null ? term : y.PlusInPlace(term);
             }
-        if (bias is not null) y = y!.add_(bias.reshape(1, c, 1, 1));
+        if (bias is not null) y = y!.PlusInPlace(bias.reshape(1, c, 1, 1));
         return y!.MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -36,7 +37,7 @@ internal static class PointwiseConvAsMatmul
         long n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3], o = weight.shape[0];
         using var scope = NewDisposeScope();
         var y = matmul(weight.reshape(o, c), input.reshape(n, c, h * w));
-        if (bias is not null) y = y.add_(bias.reshape(o, 1));
+        if (bias is not null) y = y.PlusInPlace(bias.reshape(o, 1));
         return y.view(n, o, h, w).MoveToOuterDisposeScope();
     }
 }

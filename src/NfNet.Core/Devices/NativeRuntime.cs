@@ -37,6 +37,7 @@ public static class NativeRuntime
         try
         {
             using var probe = zeros(1);
+            Platform.NativeLogging.Apply();   // before the first convolution: NNPACK's warning otherwise floods the console
             return null;
         }
         catch (Exception e) when (Translate(e) is { } typed)

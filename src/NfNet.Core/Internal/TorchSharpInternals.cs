@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -80,7 +81,7 @@ internal static class TorchSharpInternals
             missing.Add($"SGD.Options.{WeightDecayField}");
         try
         {
-            using var probe = arange(3, ScalarType.Float32);
+            using var probe = Scalars.Arange(3, ScalarType.Float32);
             if (DataPointer(probe) == IntPtr.Zero) missing.Add("LibTorchSharp!THSTensor_data (returned null)");
         }
         catch (EntryPointNotFoundException)

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,7 +29,7 @@ public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
     {
         var y = Apply(Kind, input);
         if (Gamma == 1.0) return y;
-        using (y) return y * Gamma;
+        using (y) return y.Times(Gamma);
     }
 
     /// <summary>
@@ -37,16 +38,28 @@ public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor ForwardUnscaled(Tensor input) => Apply(Kind, input);
 
+    // PyTorch's default negative slope (torch.nn.LeakyReLU).
+    private static readonly Scalar LeakyReluSlope = 0.01.ToScalar();
+
+    // log(1 + e^x) as max(x, 0) + log1p(e^-|x|): stable for any x and equal to PyTorch's softplus (beta 1, threshold 20)
+    // to the last bit in float32 (above 20, log1p(e^-x) < 2.1e-9 is below half an ulp of x). TorchSharp's softplus takes
+    // its beta and threshold as numbers it converts to Scalars it never disposes (see Platform.Scalars).
+    private static Tensor Softplus(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return nn.functional.relu(x).add(x.abs().neg().exp().log1p(), Scalars.One).MoveToOuterDisposeScope();
+    }
+
     /// <summary>The unscaled nonlinearity <paramref name="kind"/> applied to <paramref name="x"/> (channel dim 1 where it matters).</summary>
     public static Tensor Apply(ActivationKind kind, Tensor x) => kind switch
     {
         ActivationKind.Identity => x.alias(),
-        ActivationKind.Celu => nn.functional.celu(x, 1.0),
-        ActivationKind.Elu => nn.functional.elu(x, 1.0),
+        ActivationKind.Celu => x.celu(Scalars.One),
+        ActivationKind.Elu => x.elu(Scalars.One, Scalars.One, Scalars.One),
         ActivationKind.Gelu => nn.functional.gelu(x),
         ActivationKind.GeluTanh => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
         ActivationKind.Glu => nn.functional.glu(x, 1),
-        ActivationKind.LeakyRelu => nn.functional.leaky_relu(x, 0.01),
+        ActivationKind.LeakyRelu => x.leaky_relu(LeakyReluSlope),
         ActivationKind.LogSigmoid => nn.functional.logsigmoid(x),
         ActivationKind.LogSoftmax => nn.functional.log_softmax(x, 1),
         ActivationKind.Relu => nn.functional.relu(x),
@@ -54,8 +67,8 @@ public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
         ActivationKind.Selu => nn.functional.selu(x),
         ActivationKind.Sigmoid => nn.functional.sigmoid(x),
         ActivationKind.Silu => nn.functional.silu(x),
-        ActivationKind.Softsign => nn.functional.softsign(x),
-        ActivationKind.Softplus => nn.functional.softplus(x),
+        ActivationKind.Softsign => x / x.abs().add(Scalars.One, Scalars.One),
+        ActivationKind.Softplus => Softplus(x),
         ActivationKind.Tanh => nn.functional.tanh(x),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation"),
     };

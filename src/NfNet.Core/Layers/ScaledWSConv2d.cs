@@ -1,5 +1,6 @@
 using NfNet.Backend;
 using NfNet.Devices;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,12 +35,17 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     private WeightCache? _cache;
     private static long s_generation;
 
-    private sealed class WeightCache(Tensor weight, (double, double, double, double, long, ScalarType, double) key) : IDisposable
+    // The standardized weight of a frozen convolution, with everything it was computed from. It is served only while all
+    // of it still holds: the same Parameter objects (a device or dtype move makes new ones), no load since (the
+    // generation), and the same compute dtype and input scale.
+    private sealed record WeightCache(Tensor Weight, Parameter Source, Parameter GainSource, long Generation,
+        ScalarType ComputeType, double InputScale) : IDisposable
     {
-        public Tensor Weight { get; } = weight;
-        public (double, double, double, double, long, ScalarType, double) Key { get; } = key;
         public void Dispose() => Weight.Dispose();
     }
+
+    // Set by FreezeForInference; dropped for good the moment a forward sees training mode or a trainable parameter.
+    private bool _frozenForInference;
 
     private readonly long[] _stride;
     private readonly long[] _dilation;
@@ -163,7 +169,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         if (Standardization == WeightStandardization.Timm)
         {
             // timm's trick: batch-norm over a [1, O, fan_in] view computes per-unit mean and biased variance in one op.
-            using var g = (gain * (factor / Math.Sqrt(FanIn))).reshape(o);
+            using var g = gain.Times(factor / Math.Sqrt(FanIn)).reshape(o);
             using var flat = weight.reshape(1, o, -1);
             using var normed = nn.functional.batch_norm(flat, null, null, g, null, training: true, momentum: 0.0, eps: Eps);
             return normed.reshape(weight.shape);
@@ -173,10 +179,11 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
             var dims = new long[] { 1, 2, 3 };
             using var mean = weight.mean(dims, keepdim: true);
             using var variance = weight.var(dims, unbiased: false, keepdim: true);
-            using var scaled = (variance * FanIn).clamp_min(Eps).rsqrt_();
+            using var eps = Eps.ToScalar();
+            using var scaled = variance.Times(FanIn).clamp_min(eps).rsqrt_();
             using var centered = weight - mean;
             using var gscale = scaled * gain;
-            if (factor != 1.0) gscale.mul_(factor); // [O, 1, 1, 1]: folded before the weight-sized multiply
+            if (factor != 1.0) gscale.TimesInPlace(factor); // [O, 1, 1, 1]: folded before the weight-sized multiply
             return centered * gscale;
         }
     }
@@ -208,24 +215,52 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Whether the standardized weight is cached between calls: in eval mode with gradients off or the parameters frozen
-    /// (inference), when <see cref="WeightCacheEnabled"/>. Training and any forward that records gradients recompute it.
+    /// Whether the standardized weight is served from the cache: only after <see cref="FreezeForInference"/>, and only
+    /// while the convolution is in eval mode with frozen parameters. The first forward that sees training mode or a
+    /// parameter that requires a gradient drops the freeze (and the cache) until <see cref="FreezeForInference"/> is
+    /// called again, so a cached weight never outlives a change an optimizer could make.
     /// </summary>
-    private bool UseCache => WeightCacheEnabled && !training && (!is_grad_enabled() || !weight.requires_grad);
+    private bool UseCache
+    {
+        get
+        {
+            if (!_frozenForInference) return false;
+            if (training || weight.requires_grad || gain.requires_grad || bias is { requires_grad: true })
+            {
+                _frozenForInference = false;
+                ClearCache();
+                return false;
+            }
+            return WeightCacheEnabled;
+        }
+    }
 
     /// <summary>
-    /// Cache the standardized weight for inference (default true). The cache is keyed by the compute dtype, the input scale, a global
-    /// generation that NfNet.NET's weight loaders advance, and — unless the parameters are frozen
-    /// (<see cref="Models.NFNet.OptimizeForInference"/>) — a fingerprint of <c>weight</c> and <c>gain</c> (sum and L2 norm
-    /// of each), so an optimizer step or a load is detected. Call <see cref="InvalidateWeightCaches"/> after editing
-    /// frozen weights by hand, or weights in a way that keeps both sums (for example permuting them).
+    /// Freezes the convolution for inference: eval mode, parameters with <c>requires_grad = false</c>, and the
+    /// standardized weight computed once and reused (<see cref="Models.NFNet.OptimizeForInference"/> calls it on every
+    /// convolution of the model). The cached weight is exact, not guessed: it is recomputed after every NfNet.NET weight
+    /// load (safetensors, Haiku, checkpoints, EMA swaps, parameter broadcasts), a move to another device or dtype, or a
+    /// change of compute dtype or input scale, and dropped as soon as the convolution trains or a parameter is unfrozen.
+    /// Writing into the frozen parameters by hand (<c>copy_</c> under <c>no_grad</c>) is the one change it cannot see: call
+    /// <see cref="InvalidateWeightCaches"/> after it.
     /// </summary>
+    public void FreezeForInference()
+    {
+        eval();
+        foreach (var p in parameters()) p.requires_grad_(false);
+        ClearCache();
+        _frozenForInference = true;
+    }
+
+    /// <summary>Cache the standardized weight of a convolution frozen by <see cref="FreezeForInference"/> (default
+    /// true). Without the freeze the weight is recomputed on every forward.</summary>
     public bool WeightCacheEnabled { get; set; } = true;
 
     /// <summary>Forwards served from the cache (diagnostics and tests).</summary>
     public long WeightCacheHits { get; private set; }
 
-    /// <summary>Drops every <see cref="ScaledWSConv2d"/>'s cached weight (by advancing the global generation).</summary>
+    /// <summary>Drops every <see cref="ScaledWSConv2d"/>'s cached weight (by advancing the global generation). NfNet.NET's
+    /// own weight writers call it; call it after writing into frozen parameters yourself.</summary>
     public static void InvalidateWeightCaches() => Interlocked.Increment(ref s_generation);
 
     /// <inheritdoc />
@@ -250,8 +285,9 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
 
     private Tensor CachedWeight(ScalarType computeType, double inputScale)
     {
-        var key = Fingerprint(computeType, inputScale);
-        if (_cache is { } c && c.Key == key)
+        var generation = Interlocked.Read(ref s_generation);
+        if (_cache is { } c && ReferenceEquals(c.Source, weight) && ReferenceEquals(c.GainSource, gain)
+            && c.Generation == generation && c.ComputeType == computeType && c.InputScale == inputScale)
         {
             WeightCacheHits++;
             return c.Weight;
@@ -260,20 +296,9 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         using (var outer = NewDisposeScope())
         {
             var fresh = Standardized(computeType, inputScale).contiguous().detach();
-            _cache = new WeightCache(fresh.DetachFromDisposeScope(), key);
+            _cache = new WeightCache(fresh.DetachFromDisposeScope(), weight, gain, generation, computeType, inputScale);
         }
         return _cache.Weight;
-    }
-
-    private (double, double, double, double, long, ScalarType, double) Fingerprint(ScalarType computeType, double inputScale)
-    {
-        var generation = Interlocked.Read(ref s_generation);
-        // Frozen parameters (OptimizeForInference) cannot be stepped by an optimizer: the generation alone keys the cache.
-        if (!weight.requires_grad && !gain.requires_grad) return (0, 0, 0, 0, generation, computeType, inputScale);
-        using var scope = NewDisposeScope();
-        double Sum(Tensor t) => t.sum().ToDouble();                       // one read pass each, no copies
-        double Norm(Tensor t) => torch.linalg.vector_norm(t).ToDouble();
-        return (Sum(weight), Norm(weight), Sum(gain), Norm(gain), generation, computeType, inputScale);
     }
 
     /// <inheritdoc />

@@ -1,5 +1,6 @@
 using NfNet.Backend;
 using NfNet.Devices;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -71,7 +72,7 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
         var s = input.mean(new long[] { 2, 3 }, keepdim: true);
         s = ScaledActivation.Apply(Activation, Fc(fc1, s));
         s = nn.functional.sigmoid(Fc(fc2, s));
-        if (Gain != 1.0) s = s * Gain; // exact for the power-of-two gain 2, and cheaper on the [N, C, 1, 1] gate
+        if (Gain != 1.0) s = s.Times(Gain); // exact for the power-of-two gain 2, and cheaper on the [N, C, 1, 1] gate
         return s.MoveToOuterDisposeScope();
     }
 

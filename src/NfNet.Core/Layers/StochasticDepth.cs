@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -56,8 +57,8 @@ public sealed class StochasticDepth : nn.Module<Tensor, Tensor>
         Array.Fill(shape, 1L);
         shape[0] = input.shape[0];
         var mask = rand(shape, dtype: input.dtype, device: input.device);
-        mask.add_(keep).floor_();
-        if (Mode == StochasticDepthMode.Timm) mask.div_(keep);
+        mask.PlusInPlace(keep).floor_();
+        if (Mode == StochasticDepthMode.Timm) mask.DividedByInPlace(keep);
         return mask;
     }
 }

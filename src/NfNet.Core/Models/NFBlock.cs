@@ -1,4 +1,5 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -94,9 +95,8 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
         var gate = attn_last.Gate(h);
         if (drop_path.Mask(h) is { } mask) gate = gate * mask;
         var branch = keepBranch ? (h * gate).MoveToOuterDisposeScope() : null;
-        gate = gate * (skipinit_gain * Spec.Alpha).to(gate.dtype);
-        using var one = 1.0.ToScalar();
-        var output = addcmul(shortcut, h, gate, one);
+        gate = gate * skipinit_gain.Times(Spec.Alpha).to(gate.dtype);
+        var output = addcmul(shortcut, h, gate, Scalars.One);
         return (output.MoveToOuterDisposeScope(), branch);
     }
 

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -62,10 +63,10 @@ public sealed class MixUpCutMix(double mixUpAlpha = 0.2, double cutMixProbabilit
         var r8 = tensor(weights.Select(v => (float)v).ToArray()).reshape(b, 1, 1, 1);
         var isMix = mask.isnan();
         var m = where(isMix, r8.expand(b, 1, h, w), mask).to(images.dtype);
-        var mixed = images * m + other * (1 - m);
+        var mixed = (images * m).Plus(other * m.neg().Plus(1L));
         var oneHot = nn.functional.one_hot(labels, classes).to(ScalarType.Float32);
         var wt = tensor(weights.Select(v => (float)v).ToArray()).reshape(b, 1);
-        var targets = oneHot * wt + oneHot.flip(0) * (1 - wt);
+        var targets = (oneHot * wt).Plus(oneHot.flip(0) * wt.neg().Plus(1L));
         LastWeights = weights;
         return (mixed.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope());
     }

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,7 +12,7 @@ public static class SoftTargets
     {
         if (smoothing is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(smoothing), smoothing, "label smoothing must be in [0, 1)");
         var classes = targets.shape[^1];
-        return targets * (1 - smoothing) + smoothing / classes;
+        return targets.Times(1 - smoothing).Plus(smoothing / classes);
     }
 
     /// <summary>Mean over the batch of <c>−Σ_c t_c · log softmax(logits)_c</c>, in float32.</summary>

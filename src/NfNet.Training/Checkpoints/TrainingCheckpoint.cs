@@ -199,6 +199,7 @@ public static class TrainingCheckpoint
         RestoreOptimizer(path, optimizer, optimizerBytes.data<byte>().ToArray());
         using (no_grad())
             foreach (var (name, target) in modelState) target.copy_(tensors[ModelPrefix + name]);
+        NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
         if (emaState is not null && emaSaved.Count > 0) ema!.LoadStateDict(emaSaved, info.EmaUpdates);
         return info;
     }
@@ -404,6 +405,7 @@ public static class TrainingCheckpoint
         {
             using (no_grad())
                 foreach (var (name, t) in model.state_dict()) t.copy_(modelSnapshot[name]);
+            NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
             optimizerSnapshot.Position = 0;
             using (var reader = new BinaryReader(optimizerSnapshot)) OptimizerState.Load(optimizer, reader);
             if (ema is not null && emaSnapshot is not null) ema.LoadStateDict(emaSnapshot, emaUpdates);

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,8 +35,9 @@ public static class FashionMnist
         if (labelBytes.Any(b => b >= Classes.Count)) throw new IdxFormatException(labels, "label outside 0..9");
         var n = (int)Math.Min(limit ?? shape[0], shape[0]);
         using var scope = NewDisposeScope();
+        using var mean = Mean.ToScalar();
         var x = tensor(pixels.AsSpan(0, n * shape[1] * shape[2]).ToArray(), new long[] { n, 1, shape[1], shape[2] })
-            .to(ScalarType.Float32).div_(255.0).sub_(Mean).div_(Std);
+            .to(ScalarType.Float32).DividedByInPlace(255.0).sub_(mean).DividedByInPlace(Std);
         if (pad > 0) x = nn.functional.pad(x, new long[] { pad, pad, pad, pad }, value: -Mean / Std); // pad with black
         var y = tensor(labelBytes.AsSpan(0, n).ToArray().Select(b => (long)b).ToArray());
         return new TensorDataSource(x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope());

@@ -1,4 +1,5 @@
 using NfNet.Models;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -66,6 +67,6 @@ public static class SignalPropagation
         var dims = new long[] { 0, 2, 3 };
         var mean = f.mean(dims);
         var variance = f.var(dims, unbiased: false);
-        return (mean.square().mean().ToDouble(), variance.mean().ToDouble());
+        return (mean.Squared().mean().ReadDouble(), variance.mean().ReadDouble());
     }
 }

@@ -1,3 +1,5 @@
+using NfNet.Optim;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,11 +29,11 @@ internal sealed class DistillationStep(StepContext context, double alpha) : ITra
         }
         var loss = _dlb.Loss(logits, y, previousNow);
         var value = StepContext.Finite(loss, batch.Step);
-        (context.GradientScale == 1.0 ? loss : loss * context.GradientScale).backward();
+        (context.GradientScale == 1.0 ? loss : loss.Times(context.GradientScale)).backward();
         context.SynchronizeGradients?.Invoke();
-        context.Optimizer.step();
+        ScalarSafeSgdStep.Step(context.Optimizer);
         _dlb.Remember(batch.RawImages, y, logits);
-        return (value, logits.argmax(1).eq(y).to(ScalarType.Float32).mean().ToDouble());
+        return (value, logits.argmax(1).eq(y).to(ScalarType.Float32).mean().ReadDouble());
     }
 
     public void Dispose() => _dlb.Dispose();

@@ -1,3 +1,5 @@
+using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Training.Augmentation;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,11 +39,11 @@ internal sealed class SoftTargetStep(StepContext context, bool sharpnessAware) :
                 var tb = micro == 1 ? targets : targets.narrow(0, i * size, size);
                 var logits = context.Model.call(xb);
                 var loss = SoftTargets.CrossEntropy(logits, tb);
-                var scaled = micro == 1 ? loss : loss / micro;
-                if (context.GradientScale != 1.0) scaled = scaled * context.GradientScale; // 1/W: the ranks' sum is the mean
+                var scaled = micro == 1 ? loss : loss.DividedBy(micro);
+                if (context.GradientScale != 1.0) scaled = scaled.Times(context.GradientScale); // 1/W: the ranks' sum is the mean
                 scaled.backward();
-                right += logits.argmax(1).eq(micro == 1 ? y : y.narrow(0, i * size, size)).sum().ToInt64();
-                total = total is null ? loss.detach() / micro : total + loss.detach() / micro;
+                right += logits.argmax(1).eq(micro == 1 ? y : y.narrow(0, i * size, size)).sum().ReadInt64();
+                total = total is null ? loss.detach().DividedBy(micro) : total.Plus(loss.detach().DividedBy(micro));
             }
             accuracy = (double)right / x.shape[0];
             context.SynchronizeGradients?.Invoke(); // after the last micro-batch only, as DDP's no_sync
@@ -53,12 +55,12 @@ internal sealed class SoftTargetStep(StepContext context, bool sharpnessAware) :
         double lossValue;
         if (sharpnessAware)
         {
-            lossValue = StepContext.Finite(optimizer.step(Closure), batch.Step);
+            lossValue = StepContext.Finite(ScalarSafeSgdStep.Step(optimizer, Closure), batch.Step);
         }
         else
         {
             lossValue = StepContext.Finite(Closure(), batch.Step); // checked before the step: a NaN loss never reaches the weights
-            optimizer.step();
+            ScalarSafeSgdStep.Step(optimizer);
         }
         return (lossValue, accuracy);
     }

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using NfNet.Training.Augmentation;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -40,7 +41,7 @@ internal sealed record StepContext(nn.Module<Tensor, Tensor> Model, optim.Optimi
     /// <exception cref="TrainingDivergedException">The loss is not finite.</exception>
     public static double Finite(Tensor loss, long step)
     {
-        var v = loss.ToDouble();
+        var v = loss.ReadDouble();
         return double.IsFinite(v) ? v : throw new TrainingDivergedException(step, v);
     }
 }

@@ -1,5 +1,6 @@
 using NfNet.Models;
 using NfNet.Models.Baselines;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using Xunit;
@@ -113,6 +114,7 @@ public sealed class ModelContractTests
         var x = randn(2, 3, 64, 64);
         var logits = model.forward(x);
         Assert.Equal(new long[] { 2, 7 }, logits.shape);
+        Assert.True(logits.isfinite().all().ReadBoolean(), $"{name}: non-finite logits");
         nn.functional.cross_entropy(logits, tensor(new long[] { 3, 5 })).backward();
         foreach (var (pname, p) in model.named_parameters())
         {
@@ -175,6 +177,37 @@ public sealed class ModelContractTests
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>timm's <c>test_model_default_cfgs</c>: with <c>num_classes=0</c>, or after <c>reset_classifier(0)</c>, the
+    /// model returns its pooled pre-logit features, finite, [N, NumFeatures], and has no classifier parameters.</summary>
+    [Theory]
+    [Trait("Category", "Slow")]
+    [MemberData(nameof(SmallEnough))]
+    public void WithoutAClassifierTheModelReturnsItsFinitePooledFeatures(string name)
+    {
+        manual_seed(4);
+        using var headless = ModelRegistry.Create(name, numClasses: 0);
+        Assert.Equal(0, headless.NumClasses);
+        Assert.Empty(headless.ClassifierParameters());
+        manual_seed(4);
+        using var reset = ModelRegistry.Create(name, numClasses: 6);
+        reset.ResetClassifier(0);
+        Assert.Equal(0, reset.NumClasses);
+        Assert.Empty(reset.ClassifierParameters());
+        Assert.Equal(headless.state_dict().Keys.Order(), reset.state_dict().Keys.Order());
+        foreach (var (key, value) in headless.state_dict()) reset.state_dict()[key].requires_grad_(false).copy_(value);
+        headless.eval();
+        reset.eval();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = randn(2, 3, 64, 64);
+        var features = headless.forward(x);
+        Assert.Equal(new long[] { 2, headless.NumFeatures }, features.shape);
+        Assert.True(features.isfinite().all().ReadBoolean(), $"{name}: non-finite features");
+        Assert.True(features.abs().sum().ReadDouble() > 0, $"{name}: all-zero features");
+        Assert.True(features.equal(headless.forward_head(headless.forward_features(x), preLogits: true)).all().ReadBoolean());
+        Assert.True(reset.forward(x).equal(features).all().ReadBoolean(), $"{name}: ResetClassifier(0) differs from numClasses: 0");
     }
 
     [Theory]

@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using NfNet.Layers;
 using NfNet.Models;
+using NfNet.Testing;
 using NfNet.Weights;
 using TorchSharp;
 using Xunit;
@@ -49,7 +50,7 @@ public sealed class OnnxExportTests : IDisposable
     }
 
     private static double MaxAbs(float[] a, Tensor reference) =>
-        a.Zip(reference.to(ScalarType.Float64).contiguous().data<double>().ToArray(), (x, y) => Math.Abs(x - y)).Max();
+        NanAware.MaxAbsDifference(a.Select(v => (double)v).ToArray(), reference.to(ScalarType.Float64).contiguous().data<double>().ToArray());
 
     [Theory]
     [InlineData("input", "logits", 64)]

@@ -28,7 +28,9 @@ public class ImageDecodingTests
     [Fact]
     public void GreyJpegDecodesCloseToTheIdxPixels()
     {
-        foreach (var path in Directory.GetFiles(ImageFixture.Val, "*.jpg", SearchOption.AllDirectories))
+        var files = Directory.GetFiles(ImageFixture.Val, "*.jpg", SearchOption.AllDirectories);
+        Assert.Equal(6, files.Length);   // two grey JPEGs per class (Fixtures/images/README.md)
+        foreach (var path in files)
         {
             var expected = ImageFixture.Pixels(ImageFixture.IndexOf(path));
             var image = ImageDecoder.Decode(path, ChannelPolicy.Grey);

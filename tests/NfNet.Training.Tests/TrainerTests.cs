@@ -63,7 +63,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
         {
             output.WriteLine(e.Message);
             Assert.Contains($"step {e.Step}", e.Message);
-            Assert.InRange(e.Step, 1, 93);
+            Assert.InRange(e.Step, 1, 2000 / 64);   // measured: NaN by step 16, within the first epoch of 31 steps
         }
     }
 

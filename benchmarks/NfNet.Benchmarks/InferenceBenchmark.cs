@@ -9,7 +9,7 @@ namespace NfNet.Benchmarks;
 
 /// <summary>
 /// Inference latency of an NFNet (default F0 at its 256 px eval size, batch 1, float32) with and without the cached
-/// standardized weights (<see cref="NFNet.OptimizeForInference"/>). NFNET_BENCH_VARIANT / _INFER_RES / _INFER_BATCH.
+/// standardized weights (<see cref="ImageClassifier.OptimizeForInference"/>). NFNET_BENCH_VARIANT / _INFER_RES / _INFER_BATCH.
 /// </summary>
 public class InferenceBenchmark
 {

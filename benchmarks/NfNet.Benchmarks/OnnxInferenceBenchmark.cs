@@ -12,7 +12,7 @@ namespace NfNet.Benchmarks;
 /// <summary>
 /// Inference latency of F0 (float32, its 256 px eval size; NFNET_BENCH_INFER_RES overrides) at batch 1 and 8 in one run:
 /// ONNX Runtime (CPU, default threads) on the exported, folded graph against TorchSharp's eval path with the cached
-/// standardized weights (<see cref="NFNet.OptimizeForInference"/>). The exported file's size is printed at setup.
+/// standardized weights (<see cref="ImageClassifier.OptimizeForInference"/>). The exported file's size is printed at setup.
 /// </summary>
 public class OnnxInferenceBenchmark
 {

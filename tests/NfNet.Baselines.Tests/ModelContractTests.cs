@@ -210,6 +210,31 @@ public sealed class ModelContractTests
         Assert.True(reset.forward(x).equal(features).all().ReadBoolean(), $"{name}: ResetClassifier(0) differs from numClasses: 0");
     }
 
+    /// <summary>Every model can be frozen for inference (the contract's <c>OptimizeForInference</c>), and its outputs do
+    /// not change; its weight-standardized convolutions then serve their cached weights.</summary>
+    [Theory]
+    [Trait("Category", "Slow")]
+    [MemberData(nameof(SmallEnough))]
+    public void OptimizeForInferenceFreezesEveryModelWithoutChangingItsOutputs(string name)
+    {
+        manual_seed(6);
+        using var model = ModelRegistry.Create(name, numClasses: 4);
+        model.eval();
+        using var scope = NewDisposeScope();
+        var x = randn(1, 3, 64, 64);
+        Tensor before;
+        using (no_grad()) before = model.forward(x);
+        model.OptimizeForInference();
+        Assert.False(model.training);
+        Assert.All(model.parameters(), p => Assert.False(p.requires_grad));
+        var first = model.forward(x);
+        var second = model.forward(x);
+        Assert.True(first.equal(before).all().ReadBoolean() && second.equal(before).all().ReadBoolean(), $"{name}: frozen outputs differ");
+        var convs = model.modules().OfType<NfNet.Layers.ScaledWSConv2d>().ToList();
+        Assert.All(convs, c => Assert.True(c.WeightCacheHits > 0, $"{name}: a ScaledWSConv2d was not served from its cache"));
+        Assert.Equal(name is "dm_nfnet_f0" or "nf_resnet50", convs.Count > 0);
+    }
+
     [Theory]
     [MemberData(nameof(SmallEnough))]
     public void ResetClassifierReplacesItInPlaceKeepingTheStateDictOrder(string name)

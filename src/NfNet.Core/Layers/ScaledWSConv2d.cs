@@ -237,7 +237,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Freezes the convolution for inference: eval mode, parameters with <c>requires_grad = false</c>, and the
-    /// standardized weight computed once and reused (<see cref="Models.NFNet.OptimizeForInference"/> calls it on every
+    /// standardized weight computed once and reused (<see cref="Models.ImageClassifier.OptimizeForInference"/> calls it on every
     /// convolution of the model). The cached weight is exact, not guessed: it is recomputed after every NfNet.NET weight
     /// load (safetensors, Haiku, checkpoints, EMA swaps, parameter broadcasts), a move to another device or dtype, or a
     /// change of compute dtype or input scale, and dropped as soon as the convolution trains or a parameter is unfrozen.

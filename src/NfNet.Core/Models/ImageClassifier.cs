@@ -67,6 +67,19 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// removes it), on the trunk's device and dtype. For fine-tuning on another label set.</summary>
     public abstract void ResetClassifier(int numClasses);
 
+    /// <summary>
+    /// Prepares the model for inference: eval mode and frozen parameters (<c>requires_grad = false</c>), so every
+    /// <see cref="Layers.ScaledWSConv2d"/> computes its standardized weight once and reuses it, exactly (see
+    /// <see cref="Layers.ScaledWSConv2d.FreezeForInference"/> for what recomputes it). Call <c>train()</c> and unfreeze the
+    /// parameters (<c>requires_grad_(true)</c>) to train again; the caches are dropped by then.
+    /// </summary>
+    public void OptimizeForInference()
+    {
+        eval();
+        foreach (var p in parameters()) p.requires_grad_(false);
+        foreach (var conv in modules().OfType<Layers.ScaledWSConv2d>()) conv.FreezeForInference();
+    }
+
     /// <summary>Total number of parameter elements.</summary>
     public long ParameterCount() => parameters().Sum(p => p.numel());
 

@@ -132,19 +132,6 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// Prepares the model for inference: eval mode and frozen parameters (<c>requires_grad = false</c>), so every
-    /// <see cref="ScaledWSConv2d"/> computes its standardized weight once and reuses it, exactly (see
-    /// <see cref="ScaledWSConv2d.FreezeForInference"/> for what recomputes it). Call <c>train()</c> and unfreeze the
-    /// parameters (<c>requires_grad_(true)</c>) to train again; the caches are dropped by then.
-    /// </summary>
-    public void OptimizeForInference()
-    {
-        eval();
-        foreach (var p in parameters()) p.requires_grad_(false);
-        foreach (var conv in modules().OfType<ScaledWSConv2d>()) conv.FreezeForInference();
-    }
-
     /// <summary>The head on trunk features: logits, or with <paramref name="preLogits"/> the pooled features [N, F].</summary>
     public override Tensor forward_head(Tensor features, bool preLogits = false) => head.forward(features, preLogits);
 

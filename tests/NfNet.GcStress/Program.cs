@@ -1,6 +1,6 @@
 // The library's real training step under garbage-collection pressure (issue: TorchSharp Scalars freed by the finalizer
 // while libtorch reads them). Threads call GC.Collect + WaitForPendingFinalizers in a loop while the trainer runs:
-// AGC + SGD, SAM, EMA, evaluation after every epoch, the image loader with worker threads, and a checkpoint saved every
+// AGC + SGD (fused and unfused in turn), SAM, EMA, evaluation after every epoch, the image loader with worker threads, and a checkpoint saved every
 // few steps and loaded into a fresh model, optimizer stack and EMA at the start of every round. Run it with
 // MALLOC_PERTURB_ set (glibc then fills freed memory, so a Scalar read after its free is garbage, not a stale value).
 //
@@ -10,6 +10,7 @@
 // failed and at least one round finished.
 using System.Diagnostics;
 using NfNet.Models;
+using NfNet.Optim;
 using NfNet.Training;
 using NfNet.Training.Data;
 using NfNet.Training.Images;
@@ -57,6 +58,14 @@ while (clock.Elapsed.TotalSeconds < seconds)
             KeepCheckpoints = 2,
             EvalBatchSize = 6,
             Augment = null,
+            // Every other round without the fused CPU step: AGC's clipping, its weight decay and the SGD update as
+            // separate libtorch calls (the path GPUs and other CPUs take), so both paths are under pressure.
+            OptimizerFactory = (m, o) =>
+            {
+                var optimizer = TrainerOptimizers.Recipe(m, o);
+                if (optimizer is AdaptiveGradientClipping agc) agc.UseFusedCpuStep = rounds % 2 == 0;
+                return optimizer;
+            },
         };
         using var trainer = new Trainer(model, config.NumClasses, options);
         trainer.ResumeNewest(checkpoint, out _);

@@ -1,4 +1,5 @@
 using NfNet.Devices;
+using NfNet.Platform;
 
 namespace NfNet.Benchmarks;
 

@@ -1,7 +1,5 @@
 using NfNet.Models;
 using NfNet.Models.Baselines;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace NfNet.Benchmarks;
 
@@ -14,30 +12,24 @@ public static class ComparisonModels
         "NFNet-F0", "NF-ResNet-50", "BN-ResNet-50", "BN-ResNet-50, BN→identity", "EfficientNetV2-S", "EfficientNetV2-B0", "CoAtNet-0",
     };
 
-    /// <summary>ImageNet top-1 (%) as the papers and released configs give it (null where not checked here): F0 83.6
-    /// (NFNet paper), V2-S 83.9 (EfficientNetV2 paper), V2-B0 78.7 (automl config), CoAtNet-0 81.6 (CoAtNet paper).</summary>
-    public static double? ImageNetTop1(string name) => name switch
+    // Display name → registry name, registry options at a resolution, whether the recipe is normalizer-free (AGC), and
+    // ImageNet top-1 (%) as the papers and released configs give it (null where not checked here): F0 83.6 (NFNet paper),
+    // V2-S 83.9 (EfficientNetV2 paper), V2-B0 78.7 (automl config), CoAtNet-0 81.6 (CoAtNet paper). CoAtNet's
+    // relative-position tables are sized for the resolution; BN→identity is the BN-ResNet's configuration with the norms
+    // swapped out, built through the same registered builder.
+    private static readonly Dictionary<string, (string Registry, Func<int, ModelOptions> Options, bool NormalizerFree, double? Top1, Func<object, object>? Edit)> Table = new()
     {
-        "NFNet-F0" => 83.6,
-        "EfficientNetV2-S" => 83.9,
-        "EfficientNetV2-B0" => 78.7,
-        "CoAtNet-0" => 81.6,
-        _ => null,
+        ["NFNet-F0"] = ("dm_nfnet_f0", _ => new(), true, 83.6, null),
+        ["NF-ResNet-50"] = ("nf_resnet50", _ => new(), true, null, null),
+        ["BN-ResNet-50"] = ("resnet50", _ => new(), false, null, null),
+        ["BN-ResNet-50, BN→identity"] = ("resnet50", _ => new(), false, null, c => ((ResNetConfig)c) with { UseBatchNorm = false }),
+        ["EfficientNetV2-S"] = ("efficientnetv2_s", _ => new(), false, 83.9, null),
+        ["EfficientNetV2-B0"] = ("efficientnetv2_b0", _ => new(), false, 78.7, null),
+        ["CoAtNet-0"] = ("coatnet_0", resolution => new() { ImageSize = resolution }, false, 81.6, null),
     };
 
-    // Display name → how to build it at a resolution, and whether its recipe is normalizer-free (AGC). Registry names
-    // where the registry has the model; the BN→identity timing variant and CoAtNet's resolution-sized tables are built
-    // from their configs.
-    private static readonly Dictionary<string, (Func<int, ImageClassifier> Build, bool NormalizerFree)> Table = new()
-    {
-        ["NFNet-F0"] = (_ => ModelRegistry.Create("dm_nfnet_f0"), true),
-        ["NF-ResNet-50"] = (_ => ModelRegistry.Create("nf_resnet50"), true),
-        ["BN-ResNet-50"] = (_ => ModelRegistry.Create("resnet50"), false),
-        ["BN-ResNet-50, BN→identity"] = (_ => new BatchNormResNet(new ResNetConfig { UseBatchNorm = false }), false),
-        ["EfficientNetV2-S"] = (_ => ModelRegistry.Create("efficientnetv2_s"), false),
-        ["EfficientNetV2-B0"] = (_ => ModelRegistry.Create("efficientnetv2_b0"), false),
-        ["CoAtNet-0"] = (resolution => CoAtNet.CoAtNet0(imageSize: resolution), false),
-    };
+    /// <summary>ImageNet top-1 (%) of <paramref name="name"/> as its paper reports it, or null.</summary>
+    public static double? ImageNetTop1(string name) => Table.TryGetValue(name, out var entry) ? entry.Top1 : null;
 
     /// <summary>Creates <paramref name="name"/> (1000 classes, 3 channels, float32) for <paramref name="resolution"/>-px
     /// images; returns it with its forward MACs per image (from the model contract) and whether its recipe clips with AGC.</summary>
@@ -45,7 +37,10 @@ public static class ComparisonModels
     {
         if (!Table.TryGetValue(name, out var entry))
             throw new ArgumentException($"unknown comparison model '{name}'; known: {string.Join(", ", Names)}", nameof(name));
-        var model = entry.Build(resolution);
+        // A variant of a registered model is its edited configuration, built by the registered builder.
+        var model = entry.Edit is { } edit
+            ? ModelRegistry.CreateFromConfiguration(edit(ModelRegistry.Configure(entry.Registry, entry.Options(resolution))))
+            : ModelRegistry.Create(entry.Registry, entry.Options(resolution));
         return (model, model.CountMacs(resolution, resolution), entry.NormalizerFree);
     }
 }

@@ -13,7 +13,7 @@ namespace NfNet.Benchmarks;
 /// </summary>
 public class InferenceBenchmark
 {
-    private NFNet _model = null!;
+    private ImageClassifier _model = null!;
     private Tensor _images = null!;
 
     /// <summary>The variant (NFNET_BENCH_VARIANTS).</summary>
@@ -34,7 +34,7 @@ public class InferenceBenchmark
         manual_seed(0);
         var variant = Variant;
         var (res, batch) = BenchmarkTarget.InferenceSize(variant);
-        _model = NFNet.Create(variant);
+        _model = ModelRegistry.Create(NFNetVariants.RegistryName(NFNetVariants.Get(variant)));
         _model.to(BenchmarkTarget.Device);
         _model.OptimizeForInference();
         foreach (var conv in _model.modules().OfType<ScaledWSConv2d>()) conv.WeightCacheEnabled = Cached;

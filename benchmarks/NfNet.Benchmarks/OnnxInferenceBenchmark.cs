@@ -16,7 +16,7 @@ namespace NfNet.Benchmarks;
 /// </summary>
 public class OnnxInferenceBenchmark
 {
-    private NFNet _model = null!;
+    private ImageClassifier _model = null!;
     private Tensor _images = null!;
     private InferenceSession _session = null!;
     private NamedOnnxValue[] _inputs = null!;
@@ -36,7 +36,7 @@ public class OnnxInferenceBenchmark
         AllocatorSetting.Apply();
         manual_seed(0);
         var (res, _) = BenchmarkTarget.InferenceSize("F0");
-        _model = NFNet.Create("F0");
+        _model = ModelRegistry.Create("dm_nfnet_f0");
         _model.OptimizeForInference();
         _images = randn(Batch, 3, res, res);
         if (Runtime == "OnnxRuntime")

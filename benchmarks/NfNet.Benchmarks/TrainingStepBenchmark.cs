@@ -17,7 +17,7 @@ namespace NfNet.Benchmarks;
 /// </summary>
 public class TrainingStepBenchmark
 {
-    private NFNet _model = null!;
+    private ImageClassifier _model = null!;
     private Tensor _images = null!;
     private Tensor _labels = null!;
     private optim.Optimizer _optimizer = null!;
@@ -49,7 +49,7 @@ public class TrainingStepBenchmark
         var variant = Variant;
         var device = BenchmarkTarget.Device;
         var (res, batch) = BenchmarkTarget.TrainingSize(variant, device.type);
-        _model = NFNet.Create(variant);
+        _model = ModelRegistry.Create(NFNetVariants.RegistryName(NFNetVariants.Get(variant)));
         _model.to(NfNet.Devices.Precision.ParameterType(Precision));
         _model.to(device);
         _model.train();

@@ -1,10 +1,10 @@
 using System.Diagnostics;
+using NfNet.IO;
 using NfNet.Models;
 using NfNet.Training;
 using NfNet.Training.Data;
 using NfNet.Training.Images;
 using NfNet.Training.Reporting;
-using NfNet.Weights;
 using static TorchSharp.torch;
 
 namespace NfNet.Demo;
@@ -80,11 +80,12 @@ internal static class ImageFolderDemo
         }
         else
         {
-            var setting = model is NFNet nf ? nf.Config.RandAugment : new RandAugmentSetting(2, 9);
-            trainPipeline = ImagePipeline.Train(resolution, setting, channelPolicy);
-            var pretrained = PretrainedVariants.All.FirstOrDefault(v => string.Equals(v.TimmName, run.Model, StringComparison.OrdinalIgnoreCase));
-            evalPipeline = pretrained is not null && channels == 3
-                ? ImagePipeline.ForPretrained(pretrained, resolution)
+            // The model's own data configuration (timm's pretrained_cfg): its recipe's RandAugment (timm's rand-m9 when
+            // it has none) and, for published weights on RGB images, its evaluation crop and statistics.
+            var data = model.PretrainedConfig;
+            trainPipeline = ImagePipeline.Train(resolution, data.RandAugment ?? new RandAugmentSetting(2, 9), channelPolicy);
+            evalPipeline = data.HubId is not null && channels == 3
+                ? ImagePipeline.ForModel(data, resolution)
                 : ImagePipeline.Eval(resolution, channels: channelPolicy);
         }
         var loader = new ImageLoaderOptions { Workers = run.Workers, SkipUnreadable = run.SkipUnreadable };

@@ -5,7 +5,9 @@
 using System.Diagnostics;
 using NfNet;
 using NfNet.Demo;
+using NfNet.IO;
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Training;
 using NfNet.Training.Data;
 using NfNet.Training.Reporting;
@@ -106,7 +108,7 @@ catch (Exception e) when (e is FormatException or IndexOutOfRangeException or Ar
 try
 {
     // A training program's choice, not the library's: keep freed tensor memory for the next step (README, platform notes).
-    NfNet.Devices.NativeAllocator.TuneForTensors();
+    NfNet.Platform.NativeAllocator.TuneForTensors();
     if (inference) return InferenceDemo.Run(variant, resolution, bf16, seed);
     if (writeImages is not null)
     {

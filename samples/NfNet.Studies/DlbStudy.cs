@@ -27,7 +27,7 @@ public static class DlbStudy
             foreach (var dlb in new[] { false, true })
             {
                 manual_seed(seed);
-                using var model = new NFNet(StudyModels.NFNet);
+                using var model = ModelRegistry.CreateFromConfiguration(StudyModels.NFNet);
                 var options = FashionMnistRecipe.Options(epochs, batch, seed) with
                 {
                     DlbAlpha = dlb ? 1.0 : null,

@@ -27,7 +27,7 @@ public static class LargeBatchStudy
             foreach (var baseRate in baseRates)
             {
                 manual_seed(o.Seed);
-                using var model = new NFNet(StudyModels.NFNet);
+                using var model = ModelRegistry.CreateFromConfiguration(StudyModels.NFNet);
                 var options = FashionMnistRecipe.Options(epochs, batch, o.Seed) with
                 {
                     PeakLearningRate = baseRate * batch / 256,

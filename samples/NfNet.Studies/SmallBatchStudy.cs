@@ -24,21 +24,24 @@ public static class SmallBatchStudy
         var result = new StudyResult("Small batch: batch norm vs normalizer-free",
             "model", "batch", "peak LR", "steps", "test top-1 (eval mode)", "test top-1 (train mode)", "train − eval (points)", "training s");
         var series = new Dictionary<string, List<(double Batch, double Eval, double TrainMode)>>();
-        foreach (var name in new[] { "BN-ResNet", "NF-ResNet", "NFNet" })
+        // The systems as data: name, configuration (built through the registry's builder for its type), and AGC's clip
+        // factor (part of the NFNet recipe; the ResNets train with plain SGD).
+        var systems = new (string Name, object Config, double? Clip)[]
+        {
+            ("BN-ResNet", StudyModels.BatchNormResNet, null),
+            ("NF-ResNet", StudyModels.NormalizerFreeResNet, null),
+            ("NFNet", StudyModels.NFNet, 0.02),
+        };
+        foreach (var (name, config, clip) in systems)
         {
             series[name] = new();
             foreach (var batch in batches)
             {
                 manual_seed(o.Seed);
-                using nn.Module<Tensor, Tensor> model = name switch
-                {
-                    "BN-ResNet" => new BatchNormResNet(StudyModels.BatchNormResNet),
-                    "NF-ResNet" => new NFResNet(StudyModels.NormalizerFreeResNet),
-                    _ => new NFNet(StudyModels.NFNet),
-                };
+                using var model = ModelRegistry.CreateFromConfiguration(config);
                 var options = FashionMnistRecipe.Options(epochs, batch, o.Seed) with
                 {
-                    ClipFactor = name == "NFNet" ? 0.02 : null, // AGC is part of the NFNet recipe; the ResNets train with plain SGD
+                    ClipFactor = clip,
                     EvalBatchSize = 500,
                 };
                 var run = StudyTraining.Train(model, options, train, test, o.Log, $"{name} batch {batch}");
@@ -58,7 +61,7 @@ public static class SmallBatchStudy
                 var xs = points.Select(p => Math.Log2(p.Batch)).ToArray();
                 var eval = plot.Add.Scatter(xs, points.Select(p => 100 * p.Eval).ToArray());
                 eval.LegendText = $"{name} (eval mode)";
-                if (name == "BN-ResNet")
+                if (name == systems[0].Name)
                 {
                     var tm = plot.Add.Scatter(xs, points.Select(p => 100 * p.TrainMode).ToArray());
                     tm.LegendText = "BN-ResNet (train-mode statistics)";

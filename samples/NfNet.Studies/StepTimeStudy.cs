@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using NfNet.Benchmarks;
 using NfNet.Devices;
+using NfNet.Platform;
 
 namespace NfNet.Studies;
 

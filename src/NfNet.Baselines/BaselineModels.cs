@@ -21,11 +21,48 @@ public static class BaselineModels
 #pragma warning restore CA2255
     public static void Register()
     {
-        ModelRegistry.Register("nf_resnet50", (k, c, d) => NFResNet.NFResNet50(k ?? 1000, c ?? 3, d));
-        ModelRegistry.Register("resnet50", (k, c, d) => BatchNormResNet.ResNet50(ResNetForm.PostActivationV15, k ?? 1000, c ?? 3, d));
-        ModelRegistry.Register("resnetv2_50", (k, c, d) => BatchNormResNet.ResNet50(ResNetForm.PreActivation, k ?? 1000, c ?? 3, d));
-        ModelRegistry.Register("efficientnetv2_s", (k, c, d) => EfficientNetV2.S(k ?? 1000, c ?? 3, d));
-        ModelRegistry.Register("efficientnetv2_b0", (k, c, d) => EfficientNetV2.B0(k ?? 1000, c ?? 3, d));
-        ModelRegistry.Register("coatnet_0", (k, c, d) => CoAtNet.CoAtNet0(k ?? 1000, c ?? 3, device: d));
+        ModelRegistry.Register<NFResNetConfig>("nf_resnet50", o => new NFResNetConfig
+        {
+            NumClasses = o.NumClasses ?? 1000,
+            InChannels = o.InChannels ?? 3,
+            DropRate = o.DropRate ?? 0,
+            StochasticDepthRate = o.StochasticDepthRate ?? 0,
+        }.Without(o.ImageSize, "nf_resnet50"), (c, d) => new NFResNet(c, d));
+        ModelRegistry.Register<ResNetConfig>("resnet50", o => ResNet(o, "resnet50", ResNetForm.PostActivationV15), (c, d) => new BatchNormResNet(c, d));
+        ModelRegistry.Register<ResNetConfig>("resnetv2_50", o => ResNet(o, "resnetv2_50", ResNetForm.PreActivation), (c, d) => new BatchNormResNet(c, d));
+        ModelRegistry.Register<EfficientNetV2Config>("efficientnetv2_s", o => EfficientNet(o, EfficientNetV2Config.S()), (c, d) => new EfficientNetV2(c, d));
+        ModelRegistry.Register<EfficientNetV2Config>("efficientnetv2_b0", o => EfficientNet(o, EfficientNetV2Config.B0()), (c, d) => new EfficientNetV2(c, d));
+        ModelRegistry.Register<CoAtNetConfig>("coatnet_0", o =>
+        {
+            ModelOptions.Refuse(o.DropRate, nameof(ModelOptions.DropRate), "coatnet_0");
+            var c = CoAtNetConfig.CoAtNet0(o.NumClasses ?? 1000, o.InChannels ?? 3, o.ImageSize ?? 224);
+            return c with { StochasticDepthRate = o.StochasticDepthRate ?? c.StochasticDepthRate };
+        }, (c, d) => new CoAtNet(c, d));
+    }
+
+    private static ResNetConfig ResNet(ModelOptions o, string name, ResNetForm form)
+    {
+        ModelOptions.Refuse(o.DropRate, nameof(ModelOptions.DropRate), name);
+        ModelOptions.Refuse(o.StochasticDepthRate, nameof(ModelOptions.StochasticDepthRate), name);
+        return new ResNetConfig { Name = name, Form = form, NumClasses = o.NumClasses ?? 1000, InChannels = o.InChannels ?? 3 }.Without(o.ImageSize, name);
+    }
+
+    private static EfficientNetV2Config EfficientNet(ModelOptions o, EfficientNetV2Config c)
+    {
+        var configured = c with
+        {
+            NumClasses = o.NumClasses ?? c.NumClasses,
+            InChannels = o.InChannels ?? c.InChannels,
+            DropRate = o.DropRate ?? c.DropRate,
+            StochasticDepthRate = o.StochasticDepthRate ?? c.StochasticDepthRate,
+        };
+        return configured.Without(o.ImageSize, c.Name);
+    }
+
+    // Models that run at any image size have no parameters sized by it.
+    private static T Without<T>(this T config, int? imageSize, string name)
+    {
+        ModelOptions.Refuse(imageSize, nameof(ModelOptions.ImageSize), name);
+        return config;
     }
 }

@@ -18,7 +18,7 @@ public sealed class BatchNormResNet : ImageClassifier
     private readonly nn.Module<Tensor, Tensor>? bn1;
     private readonly Sequential layers;
     private readonly nn.Module<Tensor, Tensor>? norm_final;
-    private Linear? fc;
+    private readonly LinearClassifier _classifier;
     private readonly ResNetConfig _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -45,22 +45,14 @@ public sealed class BatchNormResNet : ImageClassifier
         layers = nn.Sequential(blocks);
         NumFeatures = inChannels;
         if (pre) norm_final = config.Norm(inChannels, device);
-        fc = CreateClassifier(config.NumClasses, device);
         RegisterComponents();
-    }
-
-    // PyTorch's Linear init; the pre-activation form zero-initialises the classifier weight, as the NFNets repository does.
-    private Linear? CreateClassifier(int numClasses, Device? device)
-    {
-        if (numClasses == 0) return null;
-        var linear = nn.Linear(NumFeatures, numClasses, device: device);
-        if (_config.Form == ResNetForm.PreActivation && !linear.weight!.is_meta) using (no_grad()) linear.weight!.zero_();
-        return linear;
+        // PyTorch's Linear init; the pre-activation form zero-initialises the classifier weight, as the NFNets repository does.
+        _classifier = new LinearClassifier(this, "fc", "fc", NumFeatures, config.NumClasses, pre ? LinearClassifier.ZeroWeightInit : null, device);
     }
 
     /// <summary>ResNet-50 in the given form.</summary>
     public static BatchNormResNet ResNet50(ResNetForm form = ResNetForm.PostActivationV15, int numClasses = 1000, int inChannels = 3, Device? device = null) =>
-        new(new ResNetConfig { Form = form, NumClasses = numClasses, InChannels = inChannels }, device);
+        new(new ResNetConfig { Name = form == ResNetForm.PreActivation ? "resnetv2_50" : "resnet50", Form = form, NumClasses = numClasses, InChannels = inChannels }, device);
 
     /// <summary>The configuration.</summary>
     public ResNetConfig Config => _config;
@@ -69,33 +61,21 @@ public sealed class BatchNormResNet : ImageClassifier
     /// <inheritdoc />
     public override int InChannels => _config.InChannels;
     /// <inheritdoc />
-    public override long NumClasses => fc?.out_features ?? 0;
-    /// <inheritdoc />
     public override object Configuration => _config;
 
     /// <inheritdoc />
-    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("fc");
+    protected override LinearClassifier Classifier => _classifier;
 
-    /// <inheritdoc />
-    public override void ResetClassifier(int numClasses)
+    /// <summary>The trunk's multiply-accumulates on one <paramref name="height"/> × <paramref name="width"/> image (convs; the
+    /// classifier's are added by <see cref="ImageClassifier.CountMacs(int, int)"/>; BN, pooling and activations excluded, as the literature counts).</summary>
+    protected override long CountFeatureMacs(int height, int width)
     {
-        CheckClassCount(numClasses);
-        var old = fc;
-        fc = CreateClassifier(numClasses, conv1.Weight.device);
-        ReplaceClassifier("fc", old, fc, conv1.Weight.dtype);
-    }
-
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs and
-    /// classifier; BN, pooling and activations excluded, as the literature counts).</summary>
-    public override long CountMacs(int height = 224, int width = 224)
-    {
-        CheckImageSize(height, width);
         long h = height, w = width;
         var macs = conv1.CountMacs(h, w);
         (h, w) = conv1.OutputSize(h, w);
         if (_config.StemPool) (h, w) = ((h + 2 - 3) / 2 + 1, (w + 2 - 3) / 2 + 1);
         var (blocks, _, _) = MacCount.OfChain(layers.children().Cast<IMacCounted>(), h, w);
-        return macs + blocks + NumFeatures * NumClasses;
+        return macs + blocks;
     }
 
     /// <inheritdoc />
@@ -116,8 +96,7 @@ public sealed class BatchNormResNet : ImageClassifier
     {
         using var scope = NewDisposeScope();
         var x = features.mean(new long[] { 2, 3 });
-        if (fc is not null && !preLogits)
-            x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
+        if (!preLogits) x = _classifier.Apply(x);
         return x.MoveToOuterDisposeScope();
     }
 }

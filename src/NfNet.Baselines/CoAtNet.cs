@@ -21,7 +21,7 @@ public sealed class CoAtNet : ImageClassifier
     private readonly GuardedConv2d stem_conv2;
     private readonly Sequential stages;
     private readonly LayerNorm head_norm;
-    private Linear? fc;
+    private readonly LinearClassifier _classifier;
     private readonly CoAtNetConfig _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -56,8 +56,8 @@ public sealed class CoAtNet : ImageClassifier
         stages = nn.Sequential(list);
         NumFeatures = inChannels;
         head_norm = nn.LayerNorm(inChannels, config.LayerNormEps, device: device);
-        if (config.NumClasses > 0) fc = nn.Linear(inChannels, config.NumClasses, device: device);
         RegisterComponents();
+        _classifier = new LinearClassifier(this, "fc", "fc", inChannels, config.NumClasses, init: null, device); // PyTorch's Linear init
     }
 
     /// <summary>CoAtNet-0.</summary>
@@ -71,35 +71,28 @@ public sealed class CoAtNet : ImageClassifier
     /// <inheritdoc />
     public override int InChannels => _config.InChannels;
     /// <inheritdoc />
-    public override long NumClasses => fc?.out_features ?? 0;
-    /// <inheritdoc />
     public override object Configuration => _config;
 
-    /// <inheritdoc />
-    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("fc");
+    /// <summary>The configured image size for training and evaluation, bicubic, crop 0.95 (timm's CoAtNet configurations).</summary>
+    public override PretrainedConfig PretrainedConfig =>
+        new(_config.ImageSize, _config.ImageSize, "bicubic", PretrainedConfig.ImageNetMean, PretrainedConfig.ImageNetStd, 0.95);
 
-    /// <summary>The classifier is replaced with PyTorch's default <c>Linear</c> initialisation; the head's LayerNorm stays.</summary>
-    public override void ResetClassifier(int numClasses)
-    {
-        CheckClassCount(numClasses);
-        var old = fc;
-        fc = numClasses == 0 ? null : nn.Linear(NumFeatures, numClasses, device: stem_conv1.Weight.device);
-        ReplaceClassifier("fc", old, fc, stem_conv1.Weight.dtype);
-    }
+    /// <summary>The classifier, with PyTorch's default <c>Linear</c> initialisation (a reset keeps the head's LayerNorm).</summary>
+    protected override LinearClassifier Classifier => _classifier;
+
     /// <summary>The blocks in order.</summary>
     public IReadOnlyList<nn.Module<Tensor, Tensor>> Blocks => stages.children().Cast<nn.Module<Tensor, Tensor>>().ToList();
 
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs, SE,
-    /// attention matrix products, MLPs and classifier).</summary>
-    public override long CountMacs(int height = 224, int width = 224)
+    /// <summary>The trunk's multiply-accumulates on one <paramref name="height"/> × <paramref name="width"/> image (convs, SE,
+    /// attention matrix products, MLPs; the classifier's are added by <see cref="ImageClassifier.CountMacs(int, int)"/>).</summary>
+    protected override long CountFeatureMacs(int height, int width)
     {
-        CheckImageSize(height, width);
         long h = height, w = width;
         var macs = stem_conv1.CountMacs(h, w);
         (h, w) = stem_conv1.OutputSize(h, w);
         macs += stem_conv2.CountMacs(h, w);
         var (blocks, _, _) = MacCount.OfChain(stages.children().Cast<IMacCounted>(), h, w);
-        return macs + blocks + NumFeatures * NumClasses;
+        return macs + blocks;
     }
 
     /// <inheritdoc />
@@ -122,10 +115,7 @@ public sealed class CoAtNet : ImageClassifier
         var x = features.mean(new long[] { 2, 3 });
         x = nn.functional.layer_norm(x, new[] { (long)NumFeatures }, Precision.Match(head_norm.weight!, x.dtype),
             Precision.Match(head_norm.bias!, x.dtype), _config.LayerNormEps);
-        if (fc is not null && !preLogits)
-        {
-            x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
-        }
+        if (!preLogits) x = _classifier.Apply(x);
         return x.MoveToOuterDisposeScope();
     }
 }

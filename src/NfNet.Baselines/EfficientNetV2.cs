@@ -22,7 +22,7 @@ public sealed class EfficientNetV2 : ImageClassifier
     private readonly Sequential blocks;
     private readonly GuardedConv2d conv_head;
     private readonly BatchNorm2d bn2;
-    private Linear? classifier;
+    private readonly LinearClassifier _classifier;
     private readonly EfficientNetV2Config _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -56,23 +56,9 @@ public sealed class EfficientNetV2 : ImageClassifier
         blocks = nn.Sequential(list);
         conv_head = new GuardedConv2d(inChannels, config.HeadWidth, 1, device: device);
         bn2 = new BatchNorm2d(config.HeadWidth, config.BatchNormEps, config.BatchNormMomentum, device: device);
-        classifier = CreateClassifier(config.NumClasses, device);
         RegisterComponents();
-    }
-
-    // automl's dense initializer: U(±1/√classes) weights, zero bias.
-    private Linear? CreateClassifier(int numClasses, Device? device)
-    {
-        if (numClasses == 0) return null;
-        var linear = nn.Linear(_config.HeadWidth, numClasses, device: device);
-        if (!linear.weight!.is_meta)
-            using (no_grad())
-            {
-                var bound = 1.0 / Math.Sqrt(numClasses);
-                nn.init.uniform_(linear.weight!, -bound, bound);
-                linear.bias!.zero_();
-            }
-        return linear;
+        // automl's dense initializer: U(±1/√classes) weights, zero bias.
+        _classifier = new LinearClassifier(this, "classifier", "classifier", config.HeadWidth, config.NumClasses, LinearClassifier.UniformByClassesInit, device);
     }
 
     /// <summary>EfficientNetV2-S.</summary>
@@ -92,31 +78,32 @@ public sealed class EfficientNetV2 : ImageClassifier
     /// <inheritdoc />
     public override int InChannels => _config.InChannels;
     /// <inheritdoc />
-    public override long NumClasses => classifier?.out_features ?? 0;
-    /// <inheritdoc />
     public override object Configuration => _config;
 
-    /// <inheritdoc />
-    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("classifier");
+    /// <summary>
+    /// The EfficientNetV2 papers' sizes: S trains at 300 px (the last progressive stage) and evaluates at 384 with
+    /// inputs scaled to [−1, 1] (mean = std = 0.5, crop 1.0, as timm's <c>tf_efficientnetv2_s</c>) and RandAugment 2 ops
+    /// at magnitude 10 (automl's last stage for S); B0 trains at 192 and evaluates at 224 with ImageNet statistics. Other
+    /// configurations get timm's defaults.
+    /// </summary>
+    public override PretrainedConfig PretrainedConfig => _config.Name switch
+    {
+        "efficientnetv2_s" => new(300, 384, "bicubic", new[] { 0.5, 0.5, 0.5 }, new[] { 0.5, 0.5, 0.5 }, 1.0, RandAugment: new RandAugmentSetting(2, 10)),
+        "efficientnetv2_b0" => new(192, 224, "bicubic", PretrainedConfig.ImageNetMean, PretrainedConfig.ImageNetStd, 0.875),
+        _ => PretrainedConfig.ImageNetDefault,
+    };
 
     /// <inheritdoc />
-    public override void ResetClassifier(int numClasses)
-    {
-        CheckClassCount(numClasses);
-        var old = classifier;
-        classifier = CreateClassifier(numClasses, conv_stem.Weight.device);
-        ReplaceClassifier("classifier", old, classifier, conv_stem.Weight.dtype);
-    }
+    protected override LinearClassifier Classifier => _classifier;
 
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs, SE and classifier).</summary>
-    public override long CountMacs(int height = 224, int width = 224)
+    /// <summary>The trunk's multiply-accumulates on one <paramref name="height"/> × <paramref name="width"/> image (convs and SE; the classifier's are added by <see cref="ImageClassifier.CountMacs(int, int)"/>).</summary>
+    protected override long CountFeatureMacs(int height, int width)
     {
-        CheckImageSize(height, width);
         long h = height, w = width;
         var macs = conv_stem.CountMacs(h, w);
         (h, w) = conv_stem.OutputSize(h, w);
         var (blockMacs, oh, ow) = MacCount.OfChain(blocks.children().Cast<IMacCounted>(), h, w);
-        return macs + blockMacs + conv_head.CountMacs(oh, ow) + _config.HeadWidth * NumClasses;
+        return macs + blockMacs + conv_head.CountMacs(oh, ow);
     }
 
     /// <inheritdoc />
@@ -134,10 +121,10 @@ public sealed class EfficientNetV2 : ImageClassifier
     {
         using var scope = NewDisposeScope();
         var x = features.mean(new long[] { 2, 3 });
-        if (classifier is not null && !preLogits)
+        if (!preLogits)
         {
-            if (training && DropRate > 0) x = nn.functional.dropout(x, DropRate, true);
-            x = classifier.call(Precision.Match(x, classifier.weight!.dtype)); // float32 logits from reduced-precision features
+            if (training && DropRate > 0 && NumClasses > 0) x = nn.functional.dropout(x, DropRate, true);
+            x = _classifier.Apply(x);
         }
         return x.MoveToOuterDisposeScope();
     }

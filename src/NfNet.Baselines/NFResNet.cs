@@ -18,7 +18,7 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
     private readonly ScaledWSConv2d stem;
     private readonly Sequential blocks;
     private readonly ScaledActivation final_act;
-    private Linear? fc;
+    private readonly LinearClassifier _classifier;
     private readonly NFResNetConfig _config;
 
     /// <summary>Builds the network for <paramref name="config"/>.</summary>
@@ -49,22 +49,9 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
         blocks = nn.Sequential(list);
         final_act = new ScaledActivation(config.Activation);
         NumFeatures = inChannels;
-        fc = CreateClassifier(config.NumClasses, device);
         RegisterComponents();
-    }
-
-    // N(0, 0.01) weights and zero bias, as DeepMind's NF-ResNets.
-    private Linear? CreateClassifier(int numClasses, Device? device)
-    {
-        if (numClasses == 0) return null;
-        var linear = nn.Linear(NumFeatures, numClasses, device: device);
-        if (!linear.weight!.is_meta)
-            using (no_grad())
-            {
-                nn.init.normal_(linear.weight!, 0.0, 0.01);
-                linear.bias!.zero_();
-            }
-        return linear;
+        // N(0, 0.01) weights and zero bias, as DeepMind's NF-ResNets.
+        _classifier = new LinearClassifier(this, "fc", "fc", NumFeatures, config.NumClasses, LinearClassifier.NormalInit(0.01), device);
     }
 
     /// <summary>NF-ResNet-50 (25,556,984 parameters for 1000 classes).</summary>
@@ -78,9 +65,12 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
     /// <inheritdoc />
     public override int InChannels => _config.InChannels;
     /// <inheritdoc />
-    public override long NumClasses => fc?.out_features ?? 0;
-    /// <inheritdoc />
     public override object Configuration => _config;
+
+    /// <summary>timm's <c>nf_resnet50.ra2_in1k</c> data configuration: 256 px training, 288 px evaluation, bicubic,
+    /// crop 0.94.</summary>
+    public override PretrainedConfig PretrainedConfig { get; } =
+        new(256, 288, "bicubic", PretrainedConfig.ImageNetMean, PretrainedConfig.ImageNetStd, 0.94);
     /// <summary>The residual blocks in order.</summary>
     public IEnumerable<NFResNetBlock> Blocks => blocks.children().Cast<NFResNetBlock>();
 
@@ -88,31 +78,21 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
     IReadOnlyList<IResidualBlock> IResidualTrunk.ResidualBlocks => Blocks.ToArray();
 
     /// <inheritdoc />
-    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("fc");
+    protected override LinearClassifier Classifier => _classifier;
 
     /// <summary>Every block's <c>skipinit_gain</c> (initialised to 0).</summary>
     public override IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>
         Blocks.Select(b => ($"{b.BlockName}.skipinit_gain", b.SkipInitGain)).ToArray();
 
-    /// <inheritdoc />
-    public override void ResetClassifier(int numClasses)
+    /// <summary>The trunk's multiply-accumulates on one <paramref name="height"/> × <paramref name="width"/> image (convs; the classifier's are added by <see cref="ImageClassifier.CountMacs(int, int)"/>).</summary>
+    protected override long CountFeatureMacs(int height, int width)
     {
-        CheckClassCount(numClasses);
-        var old = fc;
-        fc = CreateClassifier(numClasses, stem.Weight.device);
-        ReplaceClassifier("fc", old, fc, stem.Weight.dtype);
-    }
-
-    /// <summary>Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image (convs and classifier).</summary>
-    public override long CountMacs(int height = 224, int width = 224)
-    {
-        CheckImageSize(height, width);
         long h = height, w = width;
         var macs = stem.CountMacs(h, w);
         (h, w) = stem.OutputSize(h, w);
         if (_config.StemPool) (h, w) = ((h + 1) / 2, (w + 1) / 2);
         var (blockMacs, _, _) = MacCount.OfChain(Blocks, h, w);
-        return macs + blockMacs + NumFeatures * NumClasses;
+        return macs + blockMacs;
     }
 
     /// <inheritdoc />
@@ -120,7 +100,7 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
     {
         InvalidInputException.ThrowIfNotImageBatch(images, _config.Name, _config.InChannels, stem.Weight);
         using var scope = NewDisposeScope();
-        var x = stem.forward(images);
+        var x = stem.call(images);
         if (_config.StemPool) x = nn.functional.max_pool2d(x, 3, 2, 1);
         return x.MoveToOuterDisposeScope();
     }
@@ -130,7 +110,7 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
     {
         using var scope = NewDisposeScope();
         var x = blocks.call(ForwardStem(input));
-        return final_act.forward(x).MoveToOuterDisposeScope();
+        return final_act.call(x).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -138,10 +118,10 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
     {
         using var scope = NewDisposeScope();
         var x = features.mean(new long[] { 2, 3 });
-        if (fc is not null && !preLogits)
+        if (!preLogits)
         {
-            if (training && _config.DropRate > 0) x = nn.functional.dropout(x, _config.DropRate, true);
-            x = fc.call(Precision.Match(x, fc.weight!.dtype)); // float32 logits from reduced-precision features
+            if (training && _config.DropRate > 0 && NumClasses > 0) x = nn.functional.dropout(x, _config.DropRate, true);
+            x = _classifier.Apply(x);
         }
         return x.MoveToOuterDisposeScope();
     }

@@ -74,10 +74,10 @@ public sealed class NFResNetBlock : nn.Module<Tensor, Tensor>, IMacCounted, IRes
         // stochastic-depth mask and alpha · skipinit_gain into one small factor that addcmul applies with the add.
         var a = act.ForwardUnscaled(x);
         var aScale = act.Gamma * Beta;
-        var shortcut = conv_shortcut is null ? x : conv_shortcut.forward(a, aScale);
-        var h = conv0.forward(a, aScale);
-        h = conv1.forward(act.ForwardUnscaled(h), act.Gamma);
-        h = conv2.forward(act.ForwardUnscaled(h), act.Gamma);
+        var shortcut = conv_shortcut is null ? x : conv_shortcut.call(a, aScale);
+        var h = conv0.call(a, aScale);
+        h = conv1.call(act.ForwardUnscaled(h), act.Gamma);
+        h = conv2.call(act.ForwardUnscaled(h), act.Gamma);
         var gate = skipinit_gain.Times(Alpha).to(h.dtype);
         if (drop_path.Mask(h) is { } mask) gate = mask * gate;
         using var one = 1.0.ToScalar();

@@ -1,6 +1,6 @@
 using System.IO.Hashing;
 using System.Text;
-using NfNet.Internal;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using NfNet.Internal;
 using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -4,7 +4,8 @@ namespace NfNet.Onnx.Runtime;
 
 /// <summary>
 /// timm's evaluation transform with SkiaSharp, no libtorch: decode (JPEG, PNG, WebP, BMP, …), resize the shorter side to
-/// <c>size / crop_pct</c> (bicubic, Mitchell; a non-square size resizes both sides), centre-crop to the exported height × width, scale to [0, 1] and normalise
+/// <c>size / crop_pct</c> (bicubic, Mitchell; a non-square size, or the model's <c>squash</c> crop mode, resizes both
+/// sides), centre-crop to the exported height × width, scale to [0, 1] and normalise
 /// with the file's mean and std, as CHW floats ready for <see cref="OnnxClassifier.Logits"/>.
 /// </summary>
 public static class ImagePreprocessor
@@ -19,13 +20,15 @@ public static class ImagePreprocessor
         if (!File.Exists(path)) throw new FileNotFoundException($"no image at '{path}'", path);
         using var bitmap = SKBitmap.Decode(path)
             ?? throw new InvalidDataException($"'{path}' is not an image SkiaSharp can decode (empty, truncated, or another format)");
-        return Preprocess(bitmap, classifier.Height, classifier.Width, classifier.Channels, classifier.CropPercent ?? 1.0, classifier.Mean, classifier.Std);
+        return Preprocess(bitmap, classifier.Height, classifier.Width, classifier.Channels, classifier.CropPercent ?? 1.0, classifier.Mean, classifier.Std,
+            squash: classifier.CropMode == "squash");
     }
 
-    /// <summary>The transform on a decoded bitmap.</summary>
+    /// <summary>The transform on a decoded bitmap; with <paramref name="squash"/> both sides are resized to
+    /// <c>size / crop_pct</c> whatever the aspect ratio (timm's <c>crop_mode='squash'</c>), instead of the shorter side.</summary>
     /// <exception cref="ArgumentException">A size or the crop fraction is out of range, or mean/std have the wrong length.</exception>
     public static float[] Preprocess(SKBitmap bitmap, int height, int width, int channels, double cropPercent,
-        IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null)
+        IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null, bool squash = false)
     {
         ArgumentNullException.ThrowIfNull(bitmap);
         if (height <= 0 || width <= 0) throw new ArgumentException($"the output size must be positive, got {height}x{width}");
@@ -35,9 +38,10 @@ public static class ImagePreprocessor
             throw new ArgumentException($"mean and std need {channels} values", nameof(mean));
 
         // timm's transforms_imagenet_eval: a square size resizes the shorter side to floor(size / crop_pct), keeping the
-        // aspect ratio; a non-square one resizes to exactly (floor(h / crop_pct), floor(w / crop_pct)). Then CenterCrop.
+        // aspect ratio; a non-square one, or crop_mode 'squash', resizes to exactly (floor(h / crop_pct), floor(w / crop_pct)).
+        // Then CenterCrop.
         int resizedWidth, resizedHeight;
-        if (height == width)
+        if (height == width && !squash)
         {
             var scale = Math.Floor(height / cropPercent) / Math.Min(bitmap.Width, bitmap.Height);
             resizedWidth = Math.Max(width, (int)Math.Round(bitmap.Width * scale));

@@ -45,6 +45,7 @@ public sealed class OnnxClassifier : IDisposable
             Mean = Floats(meta.GetValueOrDefault("nfnet.mean"));
             Std = Floats(meta.GetValueOrDefault("nfnet.std"));
             CropPercent = meta.TryGetValue("nfnet.crop_pct", out var crop) ? double.Parse(crop, CultureInfo.InvariantCulture) : null;
+            CropMode = meta.GetValueOrDefault("nfnet.crop_mode") ?? "center";
             if (classNames is not null && classNames.Count != NumClasses)
                 throw new InvalidDataException($"{classNames.Count} class names for a model of {NumClasses} classes ('{path}')");
             _classNames = classNames;
@@ -76,6 +77,11 @@ public sealed class OnnxClassifier : IDisposable
     public IReadOnlyList<float>? Std { get; }
     /// <summary>The evaluation crop fraction (timm's <c>crop_pct</c>), when recorded.</summary>
     public double? CropPercent { get; }
+
+    /// <summary>The model's evaluation crop mode (timm's <c>crop_mode</c>): <c>squash</c> resizes both sides to
+    /// <c>size / crop_pct</c>, ignoring the aspect ratio (timm's <c>dm_nfnet_*</c>); <c>center</c> (also for files without
+    /// the entry) resizes the shorter side.</summary>
+    public string CropMode { get; }
 
     /// <summary>Logits [batch, classes] (row-major) for <paramref name="batch"/> images [batch, C, H, W] in
     /// <paramref name="images"/> (already preprocessed).</summary>

@@ -17,20 +17,20 @@ internal sealed partial class CoAtNetExport : GraphWriter
 {
     private readonly double _layerNormEps;
 
-    private CoAtNetExport(CoAtNet model, OnnxGraph graph, int height, int width) : base(model, graph, height, width) =>
+    private CoAtNetExport(CoAtNet model, OnnxGraph graph, long height, long width) : base(model, graph, height, width) =>
         _layerNormEps = model.Config.LayerNormEps;
 
     [GeneratedRegex(@"^stages\.\d+_\d+$")]
     private static partial Regex BlockPath();
 
-    public static void Write(CoAtNet model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
+    public static string Write(CoAtNet model, OnnxGraph graph, string input, long height, long width)
     {
         if (graph.Opset < 17) throw new OnnxExportException($"CoAtNet's LayerNorm needs opset 17 or newer; {graph.Opset} was asked for");
         var minimum = model.Config.StrideAfterStage(model.Config.Widths.Count - 1);
         if (height < minimum || width < minimum)
             throw new OnnxExportException($"{model.Config.Name} needs images of at least {minimum}×{minimum} (its total stride), got {height}×{width}");
         var e = new CoAtNetExport(model, graph, height, width);
-        var x = e.Activation(ActivationKind.Gelu, e.PlainConv("stem_conv1", options.InputName, "stem_bn"));
+        var x = e.Activation(ActivationKind.Gelu, e.PlainConv("stem_conv1", input, "stem_bn"));
         x = e.PlainConv("stem_conv2", x);
         foreach (var path in e._modules.Keys.Where(k => BlockPath().IsMatch(k)).ToArray())
             x = e._modules[path] switch
@@ -40,17 +40,8 @@ internal sealed partial class CoAtNetExport : GraphWriter
                 var other => throw new OnnxExportException($"the exporter does not know {other.GetType().Name} at '{path}'"),
             };
         // Head: pool → LayerNorm over the features → classifier.
-        x = graph.Node("GlobalAveragePool", "pool", x);
-        x = graph.Node("Flatten", "flat", new[] { x }, OnnxGraph.Int("axis", 1));
-        x = e.LayerNorm("head_norm", x, axis: -1);
-        if (model.NumClasses > 0)
-        {
-            var weight = graph.Initializer("fc.weight", e._parameters["fc.weight"]);
-            var bias = graph.Initializer("fc.bias", e._parameters["fc.bias"]);
-            x = graph.Node("Gemm", "logits", new[] { x, weight, bias }, OnnxGraph.Int("transB", 1));
-        }
-        graph.Output(x, options.OutputName);
-        graph.Graph.Output.Add(OnnxGraph.Value(options.OutputName, options.DynamicBatch, 1, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures));
+        x = e.LayerNorm("head_norm", e.Pool(x), axis: -1);
+        return model.NumClasses > 0 ? e.Linear("fc", x) : x;
     }
 
     private string LayerNorm(string path, string x, long axis)

@@ -10,15 +10,15 @@ namespace NfNet.Onnx;
 /// <c>x · sigmoid(x)</c>, the Squeeze-Excite gate, stochastic depth and dropout as identities.</summary>
 internal sealed partial class EfficientNetV2Export : GraphWriter
 {
-    private EfficientNetV2Export(EfficientNetV2 model, OnnxGraph graph, int height, int width) : base(model, graph, height, width) { }
+    private EfficientNetV2Export(EfficientNetV2 model, OnnxGraph graph, long height, long width) : base(model, graph, height, width) { }
 
     [GeneratedRegex(@"^blocks\.\d+_\d+$")]
     private static partial Regex BlockPath();
 
-    public static void Write(EfficientNetV2 model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
+    public static string Write(EfficientNetV2 model, OnnxGraph graph, string input, long height, long width)
     {
         var e = new EfficientNetV2Export(model, graph, height, width);
-        var x = e.Silu(e.PlainConv("conv_stem", options.InputName, "bn1"));
+        var x = e.Silu(e.PlainConv("conv_stem", input, "bn1"));
         foreach (var path in e._modules.Keys.Where(k => BlockPath().IsMatch(k)).ToArray())
             x = e._modules[path] switch
             {
@@ -27,7 +27,7 @@ internal sealed partial class EfficientNetV2Export : GraphWriter
                 var other => throw new OnnxExportException($"the exporter does not know {other.GetType().Name} at '{path}'"),
             };
         x = e.Silu(e.PlainConv("conv_head", x, "bn2"));
-        e.Head(x, "classifier", options, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures);
+        return e.Head(x, "classifier");
     }
 
     private string Silu(string x) => Activation(ActivationKind.Silu, x);

@@ -1,4 +1,5 @@
 using NfNet.Layers;
+using NfNet.Models;
 using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -17,7 +18,7 @@ internal class GraphWriter
     protected readonly Dictionary<string, Tensor> _parameters;
     protected long _h, _w;
 
-    protected GraphWriter(nn.Module model, OnnxGraph graph, int height, int width)
+    protected internal GraphWriter(nn.Module model, OnnxGraph graph, long height, long width)
     {
         _g = graph;
         _modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
@@ -25,24 +26,34 @@ internal class GraphWriter
         (_h, _w) = (height, width);
     }
 
+    /// <summary>The graph being written.</summary>
+    internal OnnxGraph Graph => _g;
+
+    /// <summary>The spatial size of the value being written (updated by every strided node).</summary>
+    internal (long Height, long Width) Size
+    {
+        get => (_h, _w);
+        set => (_h, _w) = value;
+    }
+
     protected bool Has(string path) => _modules.ContainsKey(path);
 
     protected T Module<T>(string path) where T : nn.Module
     {
         if (!_modules.TryGetValue(path, out var module))
-            throw new OnnxExportException($"the model has no module at '{path}', which an NFNet has");
+            throw new OnnxExportException($"the model has no module at '{path}', where its writer expects a {typeof(T).Name}");
         return module as T ?? throw new OnnxExportException(
-            $"the exporter does not know {module.GetType().Name} at '{path}' (an NFNet has a {typeof(T).Name} there)");
+            $"the writer expects a {typeof(T).Name} at '{path}', but the model has a {module.GetType().Name} there");
     }
 
-    protected string ActThenConv(string act, string conv, string x)
+    protected internal string ActThenConv(string act, string conv, string x)
     {
         var activation = Module<ScaledActivation>(act);
         return Conv(conv, Activation(activation.Kind, x), activation.Gamma);
     }
 
     /// <summary>A scaled WS conv as a plain Conv: the standardized weight times <paramref name="inputScale"/>, explicit pads.</summary>
-    protected string Conv(string path, string x, double inputScale)
+    protected internal string Conv(string path, string x, double inputScale)
     {
         var conv = Module<ScaledWSConv2d>(path);
         using var weight = conv.StandardizedWeight(inputScale);
@@ -68,7 +79,7 @@ internal class GraphWriter
     }
 
     /// <summary>A 1×1 nn.Conv2d (the SE FCs) from its parameters.</summary>
-    protected string Dense(string path, string x)
+    protected internal string Dense(string path, string x)
     {
         var w = _g.Initializer(path + ".weight", _parameters[path + ".weight"]);
         var b = _parameters.TryGetValue(path + ".bias", out var bias) ? _g.Initializer(path + ".bias", bias) : null;
@@ -76,7 +87,7 @@ internal class GraphWriter
     }
 
     /// <summary>The unscaled nonlinearity (its gamma is folded elsewhere).</summary>
-    protected string Activation(ActivationKind kind, string x)
+    protected internal string Activation(ActivationKind kind, string x)
     {
         switch (kind)
         {
@@ -111,7 +122,7 @@ internal class GraphWriter
 
     /// <summary>A plain conv (<see cref="GuardedConv2d"/>), with the batch norm at <paramref name="norm"/> folded into its
     /// weight and bias when there is one (eval mode: <c>y = (conv(x) − μ)·γ/√(σ² + ε) + β</c>).</summary>
-    protected string PlainConv(string path, string x, string? norm = null)
+    protected internal string PlainConv(string path, string x, string? norm = null)
     {
         var conv = Module<GuardedConv2d>(path);
         using var scope = NewDisposeScope();
@@ -133,7 +144,7 @@ internal class GraphWriter
     }
 
     /// <summary>A batch norm on its own (before a conv: pre-activation) as one per-channel multiply and add.</summary>
-    protected string Norm(string path, string x)
+    protected internal string Norm(string path, string x)
     {
         if (_modules[path] is not BatchNorm bn) return x; // BN swapped for an identity (UseBatchNorm = false)
         using var scope = NewDisposeScope();
@@ -154,7 +165,7 @@ internal class GraphWriter
     }
 
     /// <summary>PyTorch's max_pool2d(k, s, p) (padding never wins a max, as in ONNX).</summary>
-    protected string MaxPool(string x, long kernel, long stride, long padding)
+    protected internal string MaxPool(string x, long kernel, long stride, long padding)
     {
         var y = _g.Node("MaxPool", "maxpool", new[] { x }, OnnxGraph.Ints("kernel_shape", kernel, kernel), OnnxGraph.Ints("strides", stride, stride),
             OnnxGraph.Ints("pads", padding, padding, padding, padding));
@@ -163,19 +174,81 @@ internal class GraphWriter
         return y;
     }
 
-    /// <summary>Global average pool → flatten → Gemm with the classifier at <paramref name="fc"/> (when there is one), then
-    /// the graph's output.</summary>
-    protected void Head(string x, string? fc, OnnxExportOptions options, long outputs)
+    /// <summary>Global average pool → flatten → Gemm with the classifier at <paramref name="fc"/> (when there is one);
+    /// returns the logits (the pooled features with no classifier).</summary>
+    protected internal string Head(string x, string? fc)
+    {
+        x = Pool(x);
+        return fc is not null && _parameters.ContainsKey(fc + ".weight") ? Linear(fc, x) : x;
+    }
+
+    /// <summary>Global average pool and flatten: [N, C, H, W] → [N, C].</summary>
+    protected internal string Pool(string x)
     {
         x = _g.Node("GlobalAveragePool", "pool", x);
-        x = _g.Node("Flatten", "pre_logits", new[] { x }, OnnxGraph.Int("axis", 1));
-        if (fc is not null && _parameters.ContainsKey(fc + ".weight"))
+        return _g.Node("Flatten", "pre_logits", new[] { x }, OnnxGraph.Int("axis", 1));
+    }
+
+    /// <summary>The linear layer at <paramref name="path"/> on [N, features] as a Gemm.</summary>
+    protected internal string Linear(string path, string x)
+    {
+        var weight = _g.Initializer(path + ".weight", _parameters[path + ".weight"]);
+        var inputs = _parameters.TryGetValue(path + ".bias", out var b) ? new[] { x, weight, _g.Initializer(path + ".bias", b) } : new[] { x, weight };
+        return _g.Node("Gemm", path.Length == 0 ? "linear" : path, inputs, OnnxGraph.Int("transB", 1));
+    }
+
+    /// <summary>One NF block (Brock et al. 2021, Fig. 2) at <paramref name="name"/> with its constants folded: beta and
+    /// each gamma into the next conv, the SE gain, alpha and skipinit_gain into one scalar on the SE gate.</summary>
+    protected internal string NFBlock(NFBlock block, string name, string x)
+    {
+        var spec = block.Spec;
+        var act1 = Module<ScaledActivation>($"{name}.act1");
+        var a = Activation(act1.Kind, x);
+        var aScale = act1.Gamma * spec.Beta;
+        var (h0, w0) = (_h, _w);
+        string shortcut = x;
+        if (spec.IsTransition)
         {
-            var weight = _g.Initializer(fc + ".weight", _parameters[fc + ".weight"]);
-            var bias = _g.Initializer(fc + ".bias", _parameters[fc + ".bias"]);
-            x = _g.Node("Gemm", "logits", new[] { x, weight, bias }, OnnxGraph.Int("transB", 1));
+            var pooled = a;
+            if (spec.Stride > 1)
+            {
+                // timm's AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False): edge windows average their valid pixels.
+                pooled = _g.Node("AveragePool", $"{name}.downsample.pool", new[] { a },
+                    OnnxGraph.Ints("kernel_shape", 2, 2), OnnxGraph.Ints("strides", 2, 2), OnnxGraph.Int("ceil_mode", 1), OnnxGraph.Int("count_include_pad", 0));
+                (_h, _w) = ((_h + 1) / 2, (_w + 1) / 2);
+            }
+            shortcut = Conv($"{name}.downsample.conv", pooled, aScale);
+            (_h, _w) = (h0, w0);
         }
-        _g.Output(x, options.OutputName);
-        _g.Graph.Output.Add(OnnxGraph.Value(options.OutputName, options.DynamicBatch, 1, outputs));
+        var h = Conv($"{name}.conv1", a, aScale);
+        h = ActThenConv($"{name}.act2", $"{name}.conv2", h);
+        if (_modules.ContainsKey($"{name}.conv2b")) h = ActThenConv($"{name}.act2b", $"{name}.conv2b", h);
+        h = ActThenConv($"{name}.act3", $"{name}.conv3", h);
+
+        var se = Module<SqueezeExcite>($"{name}.attn_last");
+        var s = _g.Node("GlobalAveragePool", $"{name}.se_pool", h);
+        s = Dense($"{name}.attn_last.fc1", s);
+        s = Activation(se.Activation, s);
+        s = Dense($"{name}.attn_last.fc2", s);
+        s = _g.Node("Sigmoid", $"{name}.se_gate", s);
+        var gain = se.Gain * spec.Alpha * block.SkipInitGain.ReadDouble();
+        s = _g.Mul(s, _g.Scalar($"{name}.gate_scale", gain));
+        return _g.Node("Add", $"{name}.out", _g.Mul(h, s, $"{name}.branch"), shortcut);
+    }
+
+    /// <summary>NFNet's deep-quad stem at <paramref name="name"/>: conv1, then act → conv (gamma folded) three times.</summary>
+    protected internal string NFStem(string name, string x)
+    {
+        x = Conv($"{name}.conv1", x, 1.0);
+        foreach (var i in new[] { 2, 3, 4 }) x = ActThenConv($"{name}.act{i}", $"{name}.conv{i}", x);
+        return x;
+    }
+
+    /// <summary>A gamma-scaled activation on its own: <c>act(x) · gamma</c>.</summary>
+    protected internal string ScaledActivation(string path, string x)
+    {
+        var act = Module<ScaledActivation>(path);
+        var y = Activation(act.Kind, x);
+        return act.Gamma == 1.0 ? y : _g.Mul(y, _g.Scalar($"{path}.gamma", act.Gamma));
     }
 }

@@ -10,17 +10,17 @@ namespace NfNet.Onnx;
 /// conv, <c>alpha · skipinit_gain</c> one scalar multiply.</summary>
 internal sealed class NFResNetExport : GraphWriter
 {
-    private NFResNetExport(NFResNet model, OnnxGraph graph, int height, int width) : base(model, graph, height, width) { }
+    private NFResNetExport(NFResNet model, OnnxGraph graph, long height, long width) : base(model, graph, height, width) { }
 
-    public static void Write(NFResNet model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
+    public static string Write(NFResNet model, OnnxGraph graph, string input, long height, long width)
     {
         var e = new NFResNetExport(model, graph, height, width);
-        var x = e.Conv("stem", options.InputName, 1.0);
+        var x = e.Conv("stem", input, 1.0);
         if (model.Config.StemPool) x = e.MaxPool(x, 3, 2, 1);
         foreach (var block in model.Blocks) x = e.Block(block, x);
         var act = e.Module<ScaledActivation>("final_act");
         x = graph.Mul(e.Activation(act.Kind, x), graph.Scalar("final_act_gamma", act.Gamma));
-        e.Head(x, "fc", options, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures);
+        return e.Head(x, "fc");
     }
 
     private string Block(NFResNetBlock block, string x)

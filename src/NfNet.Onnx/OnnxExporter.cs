@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using NfNet.IO;
 using NfNet.Layers;
 using NfNet.Models;
 using NfNet.Weights;
@@ -19,8 +20,9 @@ namespace NfNet.Onnx;
 /// </summary>
 /// <remarks>
 /// The NFNet family (F0–F7 and any <see cref="NFNetConfig"/>), BN-ResNet, EfficientNetV2 and CoAtNet (batch norm
-/// folded) and NF-ResNet are exported; another model raises <see cref="OnnxExportException"/> naming it. The file is written atomically: a failed
-/// export leaves no file.
+/// folded) and NF-ResNet are exported, and so is a model of your own built from the layers the exporter writes, or with
+/// writers you register (<see cref="OnnxModuleWriters"/>); a module without a writer raises
+/// <see cref="OnnxExportException"/> naming its path. The file is written atomically: a failed export leaves no file.
 /// </remarks>
 public static class OnnxExporter
 {
@@ -58,17 +60,10 @@ public static class OnnxExporter
         graph.Graph.Input.Add(OnnxGraph.Value(options.InputName, options.DynamicBatch, 1, model.InChannels, height, width));
         using (no_grad())
         {
-            switch (model)
-            {
-                case NFNet nfnet: NFNetExport.Write(nfnet, graph, options, height, width); break;
-                case NfNet.Models.Baselines.BatchNormResNet resnet: ResNetExport.Write(resnet, graph, options, height, width); break;
-                case NfNet.Models.Baselines.NFResNet nfResNet: NFResNetExport.Write(nfResNet, graph, options, height, width); break;
-                case NfNet.Models.Baselines.EfficientNetV2 effnet: EfficientNetV2Export.Write(effnet, graph, options, height, width); break;
-                case NfNet.Models.Baselines.CoAtNet coatnet: CoAtNetExport.Write(coatnet, graph, options, height, width); break;
-                default:
-                    throw new OnnxExportException($"the exporter does not know {model.GetType().Name} (the model itself, path ''): NfNet.Onnx " +
-                        "exports the NFNet family and every comparison model of NfNet.Baselines");
-            }
+            var context = new OnnxWriteContext(model, graph, height, width);
+            var output = context.Write(model, "", options.InputName);
+            graph.Output(output, options.OutputName);
+            graph.Graph.Output.Add(OnnxGraph.Value(options.OutputName, options.DynamicBatch, 1, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures));
         }
 
         var result = new ModelProto
@@ -87,26 +82,25 @@ public static class OnnxExporter
 
     private static IEnumerable<(string, string)> Metadata(ImageClassifier model, int height, int width, OnnxExportOptions options)
     {
-        var name = model is NFNet n ? n.Config.Name : model.GetName();
+        static string Number(double v) => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        var data = model.PretrainedConfig;
         var meta = new Dictionary<string, string>
         {
-            ["nfnet.model"] = name,
-            ["nfnet.registry_name"] = model is NFNet && NFNetVariants.Names.Contains(name) ? $"dm_nfnet_{name.ToLowerInvariant()}"
-                : ModelRegistry.Contains(name) ? name : "",
+            ["nfnet.model"] = model.ModelName,
+            ["nfnet.registry_name"] = ModelRegistry.Contains(model.ModelName) ? model.ModelName : "",
             ["nfnet.height"] = height.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.width"] = width.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.in_channels"] = model.InChannels.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.num_classes"] = model.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["nfnet.input"] = options.InputName,
             ["nfnet.output"] = options.OutputName,
+            // The model's own evaluation preprocessing (timm's pretrained_cfg), for a runtime that has only the file.
+            ["nfnet.mean"] = string.Join(",", data.Mean.Select(Number)),
+            ["nfnet.std"] = string.Join(",", data.Std.Select(Number)),
+            ["nfnet.crop_pct"] = Number(data.CropPercent),
+            ["nfnet.crop_mode"] = data.CropMode,
+            ["nfnet.interpolation"] = data.Interpolation,
         };
-        if (model is NFNet && NFNetVariants.Names.Contains(name))
-        {
-            var pretrained = PretrainedVariants.Get($"dm_nfnet_{name.ToLowerInvariant()}");
-            meta["nfnet.mean"] = string.Join(",", pretrained.Mean.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
-            meta["nfnet.std"] = string.Join(",", pretrained.Std.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
-            meta["nfnet.crop_pct"] = pretrained.CropPercent.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-        }
         foreach (var (k, v) in options.Metadata ?? new Dictionary<string, string>()) meta[k] = v;
         return meta.Select(kv => (kv.Key, kv.Value));
     }
@@ -119,25 +113,18 @@ public static class OnnxExporter
         {
             throw new OnnxExportException($"'{path}' is not a usable file path: {e.Message}", e);
         }
-        var directory = Path.GetDirectoryName(full)!;
-        var temp = Path.Combine(directory, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            Directory.CreateDirectory(directory);
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            AtomicFile.WriteVia(full, temp =>
             {
+                using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
                 proto.WriteTo(file);
                 file.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
+            });
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new OnnxExportException($"cannot write the ONNX file '{full}': {e.Message}", e);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
         }
     }
 }

@@ -10,21 +10,21 @@ namespace NfNet.Onnx;
 /// </summary>
 internal sealed class ResNetExport : GraphWriter
 {
-    private ResNetExport(BatchNormResNet model, OnnxGraph graph, int height, int width) : base(model, graph, height, width) { }
+    private ResNetExport(BatchNormResNet model, OnnxGraph graph, long height, long width) : base(model, graph, height, width) { }
 
-    public static void Write(BatchNormResNet model, OnnxGraph graph, OnnxExportOptions options, int height, int width)
+    public static string Write(BatchNormResNet model, OnnxGraph graph, string input, long height, long width)
     {
         var e = new ResNetExport(model, graph, height, width);
         var c = model.Config;
         var pre = c.Form == ResNetForm.PreActivation;
-        var x = e.PlainConv("conv1", options.InputName, pre ? null : "bn1");
+        var x = e.PlainConv("conv1", input, pre ? null : "bn1");
         if (!pre) x = graph.Node("Relu", "relu", x);
         if (c.StemPool) x = e.MaxPool(x, 3, 2, 1);
         for (var s = 0; s < c.Depths.Count; s++)
             for (var b = 0; b < c.Depths[s]; b++)
                 x = pre ? e.PreActivation($"layers.{s}_{b}", x) : e.PostActivation($"layers.{s}_{b}", x);
         if (pre) x = graph.Node("Relu", "relu", e.Norm("norm_final", x));
-        e.Head(x, "fc", options, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures);
+        return e.Head(x, "fc");
     }
 
     // v1.5: relu(bn1(conv1 x)) → relu(bn2(conv2 ·)) (stride here) → bn3(conv3 ·); + shortcut; relu.

@@ -94,9 +94,10 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     /// vectors (x64 with AVX2) and every parameter with a gradient is a contiguous float32 or bf16 CPU tensor, clipping, weight decay and the SGD update run in two passes
     /// over each weight instead of about eight. Values are computed in float32 and rounded once, so bf16 results differ
     /// from the unfused sequence in the last bits; everything else (SGD's momentum buffers, checkpoints, schedulers, the
-    /// clipped gradient left in <c>grad</c>, non-finite handling) is the same. Set false to force the unfused sequence.
+    /// clipped gradient left in <c>grad</c>, non-finite handling) is the same. Set false to force the unfused sequence
+    /// (the default is false when <see cref="NfNet.Platform.PlatformSwitches.DisableFusedOptimizerStep"/> is on).
     /// </summary>
-    public bool UseFusedCpuStep { get; set; } = true;
+    public bool UseFusedCpuStep { get; set; } = !NfNet.Platform.PlatformSwitches.DisableFusedOptimizerStep.IsOn;
 
     /// <summary>
     /// Why steps cannot run fused on this machine with this inner optimizer, or null when they can (the rule of

@@ -1,5 +1,5 @@
 using System.Runtime.Intrinsics;
-using NfNet.Internal;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

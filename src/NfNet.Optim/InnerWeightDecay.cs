@@ -1,4 +1,4 @@
-using NfNet.Internal;
+using NfNet.Platform;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

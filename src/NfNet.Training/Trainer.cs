@@ -35,8 +35,7 @@ public sealed class Trainer : IDisposable
     private int? _completedEpochs;
     private EpochPlan _plan = new();
     private readonly ITrainingStep _step;
-    private readonly ICommunicator _communicator;
-    private readonly GradientAverager? _averager;
+    private readonly DataParallelContext _parallel;
 
     /// <summary>Prepares training of <paramref name="model"/> (already on its device; float32 for mixed precision) on
     /// its <see cref="ImageClassifier.NumClasses"/> classes.</summary>
@@ -51,42 +50,20 @@ public sealed class Trainer : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
         NativeRuntime.EnsureLoaded();
-        if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes));
-        if (options.Epochs <= 0) throw new ArgumentOutOfRangeException(nameof(options), "Epochs must be positive");
-        if (options.KeepCheckpoints < 1) throw new ArgumentOutOfRangeException(nameof(options), "KeepCheckpoints must be at least 1");
-        if (options.BatchSize <= 0 || options.AccumulationSteps <= 0 || options.BatchSize % options.AccumulationSteps != 0)
-            throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be a positive multiple of AccumulationSteps");
-        _communicator = options.Communicator ?? new SingleProcessCommunicator();
-        var world = _communicator.WorldSize;
-        if (options.BatchSize % world != 0 || options.BatchSize / world % options.AccumulationSteps != 0)
-            throw new ArgumentOutOfRangeException(nameof(options),
-                $"the global BatchSize {options.BatchSize} must split into {world} equal per-rank batches that are multiples of AccumulationSteps {options.AccumulationSteps}");
+        TrainerOptionChecks.Check(options, classes, options.Communicator?.WorldSize ?? 1);
         if (options.TuneNativeAllocator) NativeAllocator.TuneForTensors();
-        if (world > 1)
-        {
-            // Same structure on every rank (else a clear error on all of them), then rank 0's weights everywhere — before
-            // the EMA copies them.
-            DataParallel.BroadcastParameters(model, _communicator);
-            _averager = new GradientAverager(model, _communicator) { GradientsPrescaled = true }; // the steps scale the loss by 1/W
-        }
+        _parallel = new DataParallelContext(model, options.Communicator);
         _model = model;
         _classes = classes;
         Options = options;
-        if (options.DlbAlpha is not null)
-        {
-            if (options.SamRho > 0 || options.AccumulationSteps != 1)
-                throw new ArgumentException("DLB self-distillation cannot be combined with SAM or gradient accumulation", nameof(options));
-            if (options.Mix is not null)
-                throw new ArgumentException("DLB self-distillation trains on hard labels: it cannot be combined with MixUp/CutMix (TrainerOptions.Mix)", nameof(options));
-        }
         var optimizer = (options.OptimizerFactory ?? TrainerOptimizers.Recipe)(model, options)
             ?? throw new ArgumentException("TrainerOptions.OptimizerFactory returned null", nameof(options));
         Optimizer = options.SamRho > 0 ? new SharpnessAwareMinimization(optimizer, options.SamRho) : optimizer;
         if (options.EmaDecay is { } decay) Ema = new ExponentialMovingAverage(model, decay);
         _step = TrainingSteps.For(new StepContext(model, Optimizer, options, classes)
         {
-            SynchronizeGradients = _averager is null ? null : _averager.Average,
-            GradientScale = 1.0 / world,
+            SynchronizeGradients = _parallel.Averager is null ? null : _parallel.Averager.Average,
+            GradientScale = 1.0 / _parallel.WorldSize,
         });
     }
 
@@ -101,13 +78,13 @@ public sealed class Trainer : IDisposable
     /// <summary>Per-epoch metrics so far.</summary>
     public IReadOnlyList<EpochMetrics> History => _history;
     /// <summary>This process's rank (0 in one process).</summary>
-    public int Rank => _communicator.Rank;
+    public int Rank => _parallel.Rank;
     /// <summary>Ranks training together (1 in one process).</summary>
-    public int WorldSize => _communicator.WorldSize;
+    public int WorldSize => _parallel.WorldSize;
     /// <summary>Examples each rank trains on per step: <see cref="TrainerOptions.BatchSize"/> / <see cref="WorldSize"/>.</summary>
-    public int BatchPerRank => Options.BatchSize / _communicator.WorldSize;
+    public int BatchPerRank => Options.BatchSize / _parallel.WorldSize;
     /// <summary>Time spent averaging gradients across ranks in the last step (zero in one process).</summary>
-    public TimeSpan LastGradientSyncTime => _averager?.LastDuration ?? TimeSpan.Zero;
+    public TimeSpan LastGradientSyncTime => _parallel.Averager?.LastDuration ?? TimeSpan.Zero;
     /// <summary>Called after every step.</summary>
     public event Action<StepProgress>? StepCompleted;
     /// <summary>Called after every epoch.</summary>
@@ -121,7 +98,7 @@ public sealed class Trainer : IDisposable
         if (info.WorldSize != WorldSize)
             throw new RankMismatchException($"{path} was written by a run of {info.WorldSize} rank(s); resume it with {info.WorldSize} " +
                 $"(mpirun -np {info.WorldSize}), not {WorldSize}: the order of the data within an epoch depends on the number of ranks");
-        DataParallel.Agree(_communicator, info.Step, $"checkpoint step ({path})", $"step {info.Step}");
+        _parallel.Agree(info.Step, $"checkpoint step ({path})", $"step {info.Step}");
         Step = info.Step;
         _completedEpochs = info.Epoch;
         return info;
@@ -145,8 +122,8 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(train);
         var o = Options;
-        train = Shard(train, pad: true, nameof(train));
-        if (test is not null) test = Shard(test, pad: false, nameof(test));
+        train = _parallel.Shard(train, pad: true, nameof(train));
+        if (test is not null) test = _parallel.Shard(test, pad: false, nameof(test));
         _stepsPerEpoch = train.Count / BatchPerRank;
         if (_stepsPerEpoch == 0) throw new ArgumentException($"the training set ({train.Count}{(WorldSize > 1 ? " per rank" : "")}) is smaller than one batch ({BatchPerRank})", nameof(train));
         var total = checked((int)(_stepsPerEpoch * o.Epochs));
@@ -169,8 +146,8 @@ public sealed class Trainer : IDisposable
             double lossSum = 0, correct = 0, seen = 0;
             var indexInEpoch = 0L;
             var skip = Step - epoch * _stepsPerEpoch; // batches already trained (resume mid-epoch)
-            var skippedBefore = (train as ISkippedSampleCounter)?.SkippedSamples ?? 0;
-            long Skipped() => ((train as ISkippedSampleCounter)?.SkippedSamples ?? 0) - skippedBefore;
+            var skippedBefore = train.SkippedSamples;
+            long Skipped() => train.SkippedSamples - skippedBefore;
             foreach (var (images, labels) in train.Batches(BatchPerRank, shuffle: true, seed: DeterministicSeed.Combine(o.Seed, epoch), dropLast: true))
             {
                 using var ownedImages = images;
@@ -179,14 +156,8 @@ public sealed class Trainer : IDisposable
                 if (indexInEpoch++ < skip) continue;
                 if (o.MaxSteps is { } m && Step >= m) break;
                 var (loss, acc) = TrainStep(images, labels, device);
-                var count = (double)labels.shape[0];
-                if (WorldSize > 1)
-                {
-                    // Every rank reports the global batch's numbers.
-                    var sums = new[] { loss * count, acc * count, count };
-                    _communicator.AllReduceSum(sums);
-                    (loss, acc, count) = (sums[0] / sums[2], sums[1] / sums[2], sums[2]);
-                }
+                // Every rank reports the global batch's numbers.
+                (loss, acc, var count) = _parallel.GlobalBatch(loss, acc, labels.shape[0]);
                 lossSum += loss * count;
                 correct += acc * count;
                 seen += count;
@@ -228,39 +199,8 @@ public sealed class Trainer : IDisposable
     public EvaluationResult Evaluate(IDataSource data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var computeType = Precision.ComputeType(Options.Precision);
-        var device = _model.parameters().First().device;
-        var wasTraining = _model.training;
-        _model.eval();
-        double top1 = 0, top5 = 0, loss = 0;
-        long count = 0;
-        try
-        {
-            using var _ = no_grad();
-            foreach (var (images, labels) in data.Batches(Options.EvalBatchSize, shuffle: false))
-            {
-                using var ownedImages = images;
-                using var ownedLabels = labels;
-                using var scope = NewDisposeScope();
-                var y = labels.to(device);
-                var logits = _model.call(images.to(device).to(computeType)).to(ScalarType.Float32);
-                loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).ReadDouble();
-                top1 += logits.argmax(1).eq(y).sum().ReadInt64();
-                var k = Math.Min(5, logits.shape[1]);
-                top5 += logits.topk((int)k, 1).indexes.eq(y.unsqueeze(1)).any(1).sum().ReadInt64();
-                count += labels.shape[0];
-            }
-        }
-        finally
-        {
-            if (wasTraining) _model.train(); // also when evaluation throws: the next step must not run in eval mode
-        }
-        if (data is ShardedEvaluation) // each rank read its part: add up the parts
-        {
-            var sums = new[] { top1, top5, loss, count };
-            _communicator.AllReduceSum(sums);
-            (top1, top5, loss, count) = (sums[0], sums[1], sums[2], (long)sums[3]);
-        }
+        var (top1, top5, loss, count) = ClassifierEvaluation.Sums(_model, data, Options.EvalBatchSize, Options.Precision);
+        (top1, top5, loss, count) = _parallel.GlobalEvaluation(data, top1, top5, loss, count); // each rank read its part
         return new EvaluationResult(top1 / count, top5 / count, loss / count, count);
     }
 
@@ -268,34 +208,14 @@ public sealed class Trainer : IDisposable
     public void SaveCheckpoint(string path, int epoch)
     {
         if (Rank != 0) return;
-        TrainingCheckpoint.Save(path, _model, Optimizer, Ema, new CheckpointInfo(epoch, Step, Ema?.UpdateCount ?? 0, _model.GetName(),
-            _model is ImageClassifier c ? System.Text.Json.JsonSerializer.Serialize(c.Configuration, c.Configuration.GetType()) : null, Options.Seed, WorldSize),
+        TrainingCheckpoint.Save(path, _model, Optimizer, Ema, CheckpointInfo.For(_model, epoch, Step, Ema?.UpdateCount ?? 0, Options.Seed, WorldSize),
             keep: Options.KeepCheckpoints);
-    }
-
-    // In a data-parallel run each rank reads its part: training data padded to equal steps, evaluation data unpadded
-    // (each sample once; the sums are all-reduced).
-    private IDataSource Shard(IDataSource data, bool pad, string name)
-    {
-        if (WorldSize == 1) return data;
-        if (data is not IShardableDataSource shardable)
-            throw new ArgumentException($"data-parallel training needs a data source each rank can read its part of ({nameof(IShardableDataSource)}: " +
-                $"{nameof(TensorDataSource)}, Images.ImageDataSource); {data.GetType().Name} is not one", name);
-        var shard = shardable.WithShard(new DataShard(Rank, WorldSize) { Pad = pad });
-        return pad ? shard : new ShardedEvaluation(shard);
-    }
-
-    private sealed class ShardedEvaluation(IDataSource inner) : IDataSource
-    {
-        public long Count => inner.Count;
-        public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false) =>
-            inner.Batches(batchSize, shuffle, seed, dropLast);
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
-        _averager?.Dispose();
+        _parallel.Dispose();
         Ema?.Dispose();
         _step.Dispose();
     }

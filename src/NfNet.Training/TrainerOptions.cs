@@ -71,10 +71,11 @@ public sealed record TrainerOptions
     /// <summary>Stop after this many optimizer steps in total (for tests and quick runs); null for the full run.</summary>
     public long? MaxSteps { get; init; }
     /// <summary>Tune the C runtime's allocator for tensor workloads when the trainer is created (default false; see
-    /// <see cref="NfNet.Devices.NativeAllocator.TuneForTensors"/>: freed tensor memory is reused instead of being unmapped
+    /// <see cref="NfNet.Platform.NativeAllocator.TuneForTensors"/>: freed tensor memory is reused instead of being unmapped
     /// and faulted in again every step, which made a float32 F0 step at 192 px 1.7× faster on the benchmark machine). The
     /// setting is process-wide and lasts until the process ends: the process keeps its peak memory, which a training
     /// program wants and a service that trains once does not. So it is the application's choice (the demo, the
-    /// benchmarks and the studies opt in); a no-op off glibc.</summary>
-    public bool TuneNativeAllocator { get; init; }
+    /// benchmarks and the studies opt in, and <see cref="NfNet.Platform.PlatformSwitches.TuneNativeAllocator"/> turns it on
+    /// by default for a process); a no-op off glibc.</summary>
+    public bool TuneNativeAllocator { get; init; } = NfNet.Platform.PlatformSwitches.TuneNativeAllocator.IsOn;
 }

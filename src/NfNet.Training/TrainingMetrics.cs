@@ -1,7 +1,7 @@
 namespace NfNet.Training;
 
 /// <summary>Progress after one optimizer step; <paramref name="SkippedSamples"/> counts the unreadable files the data
-/// source skipped so far this epoch (<see cref="Data.ISkippedSampleCounter"/>).</summary>
+/// source skipped so far this epoch (<see cref="Data.IDataSource.SkippedSamples"/>).</summary>
 public sealed record StepProgress(int Epoch, long Step, long StepsPerEpoch, long TotalSteps, double Loss, double Accuracy,
     double LearningRate, double ImagesPerSecond, long SkippedSamples = 0);
 
@@ -9,7 +9,7 @@ public sealed record StepProgress(int Epoch, long Step, long StepsPerEpoch, long
 public sealed record EvaluationResult(double Top1, double Top5, double Loss, long Count);
 
 /// <summary>One epoch: training loss/accuracy (on the augmented batches), test results (raw and EMA), time, and the
-/// unreadable training files skipped in the epoch (<see cref="Data.ISkippedSampleCounter"/>; 0 for in-memory data).</summary>
+/// unreadable training files skipped in the epoch (<see cref="Data.IDataSource.SkippedSamples"/>; 0 for in-memory data).</summary>
 public sealed record EpochMetrics(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double LearningRate,
     EvaluationResult? Test, EvaluationResult? TestEma, double Seconds, double ImagesPerSecond, long SkippedSamples = 0)
 {

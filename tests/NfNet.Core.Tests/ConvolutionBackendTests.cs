@@ -1,5 +1,4 @@
-using NfNet.Backend;
-using NfNet.Internal;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -61,15 +60,18 @@ public sealed class ConvolutionBackendTests
     }
 
     [Theory]
-    [InlineData(false, null, true)]
-    [InlineData(true, null, false)]
-    [InlineData(false, "1", false)]
-    [InlineData(false, "TRUE", false)]
-    [InlineData(false, " true ", false)]
-    [InlineData(false, "0", true)]
-    [InlineData(false, "", true)]
-    public void TheOptOutSwitchAndVariableTurnTheWorkaroundsOff(bool switchSet, string? variable, bool enabled) =>
-        Assert.Equal(enabled, ConvolutionBackend.WorkaroundsWanted(switchSet, variable));
+    [InlineData(null, null, false, false)]
+    [InlineData(true, null, false, true)]
+    [InlineData(false, "1", false, false)]   // the AppContext switch wins over the variable
+    [InlineData(null, "1", false, true)]
+    [InlineData(null, "TRUE", false, true)]
+    [InlineData(null, " true ", false, true)]
+    [InlineData(null, "0", true, false)]
+    [InlineData(null, "False", true, false)]
+    [InlineData(null, "", true, true)]        // unreadable: the default
+    [InlineData(null, "yes", false, false)]
+    public void EverySwitchFollowsOneRuleAppContextThenVariableThenDefault(bool? appContext, string? variable, bool defaultValue, bool on) =>
+        Assert.Equal(on, Switches.Decide(appContext, variable, defaultValue));
 
     [Fact]
     public void TorchSharpStillHasEveryInternalMemberTheLibraryUses()

@@ -1,5 +1,5 @@
-using NfNet.Backend;
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using NfNet.Devices;
+using NfNet.Platform;
 using Xunit;
 
 namespace NfNet.Tests;

@@ -129,6 +129,22 @@ public sealed class SafetensorsWriterTests : IDisposable
     }
 
     [Fact]
+    public void TheSharedAtomicWriterRemovesTemporariesThatADeadProcessLeftAndKeepsALiveOnes()
+    {
+        // The one temporary-file rule of NfNet.IO.AtomicFile, which checkpoints and ONNX files share.
+        var path = PathOf("w.safetensors");
+        var dead = PathOf(".w.tmp-2147483646-0123456789abcdef.safetensors"); // no such process
+        var live = PathOf($".w.tmp-{Environment.ProcessId}-0123456789abcdef.safetensors");
+        File.WriteAllText(dead, "half a file");
+        File.WriteAllText(live, "a write in progress");
+        using var x = ones(3);
+        SafetensorsWriter.Save(path, new Dictionary<string, Tensor> { ["x"] = x });
+        Assert.False(File.Exists(dead));
+        Assert.True(File.Exists(live));
+        Assert.Equal(new[] { live, path }.Order(StringComparer.Ordinal), Directory.GetFiles(_dir).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void FuzzedFilesRaiseTheTypedErrorAndNeverTouchTheModel()
     {
         using var source = new NFNet(TestFixtures.TinyConfig);

@@ -37,7 +37,9 @@ public sealed class OnnxClassifierTests : IDisposable
         var path = Export(model);
         using var classifier = new OnnxClassifier(path, new[] { "a", "b", "c", "d" });
         Assert.Equal((40, 32, 3, 4, "serve-test"), (classifier.Height, classifier.Width, classifier.Channels, classifier.NumClasses, classifier.ModelName));
-        Assert.Null(classifier.Mean);   // a custom config records no pretrained preprocessing
+        // A custom config records its model's own preprocessing (ImageNet statistics, F0's crop).
+        Assert.Equal(new[] { 0.485f, 0.456f, 0.406f }, classifier.Mean);
+        Assert.Equal(0.9, classifier.CropPercent);
         using var x = randn(3, 3, 40, 32);
         using var reference = model.forward(x);
         var logits = classifier.Logits(x.data<float>().ToArray(), 3);

@@ -57,6 +57,23 @@ public sealed class OnnxInferenceSampleTests : IDisposable
     }
 
     [Fact]
+    public void TheSquashCropModeResizesBothSidesAndKeepsTheWholeImage()
+    {
+        // 48 × 32 with black bands of 8 px left and right: squashed to 32 × 32 (timm's crop_mode='squash', crop 1.0) the
+        // bands become ~5.3 px and stay in the picture; the centre crop of the shorter-side resize cuts them off.
+        using var wide = Bands(48, 32, 8, 40, new SKColor(200, 100, 50), new SKColor(0, 0, 0));
+        var squashed = ImagePreprocessor.Preprocess(wide, 32, 32, 3, 1.0, squash: true);
+        var centred = ImagePreprocessor.Preprocess(wide, 32, 32, 3, 1.0);
+        for (var row = 0; row < 32; row++)
+        {
+            Assert.True(squashed[row * 32] < 0.02f, $"row {row}: the squashed left edge is the black band ({squashed[row * 32]})");
+            Assert.True(squashed[row * 32 + 31] < 0.02f, $"row {row}: the squashed right edge is the black band");
+            Assert.Equal(200 / 255f, squashed[row * 32 + 16], 2);   // the middle keeps the inner colour
+            Assert.Equal(200 / 255f, centred[row * 32], 6);          // the centre crop starts inside the band
+        }
+    }
+
+    [Fact]
     public void TheSampleClassifiesPngAndJpegFilesWithOnnxRuntimeAlone()
     {
         manual_seed(31);

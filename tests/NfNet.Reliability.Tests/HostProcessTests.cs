@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using NfNet.Devices;
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Training;
 using Xunit;
 

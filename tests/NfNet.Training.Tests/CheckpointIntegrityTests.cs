@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using NfNet.IO;
 using NfNet.Models;
 using NfNet.Optim;
 using NfNet.Training.Checkpoints;

@@ -102,7 +102,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
         using var t2 = new Trainer(resumed, 10, options with { MaxSteps = 14 });
         var info = t2.Resume(path);
         Assert.Equal(6, info.Step);
-        Assert.Equal(FashionMnistRecipe.Model(32).Widths, TrainingCheckpoint.ReadConfig(path)!.Widths);
+        Assert.Equal(FashionMnistRecipe.Model(32).Widths, ((NFNetConfig)TrainingCheckpoint.ReadConfiguration(path)).Widths);
         t2.Fit(train);
         Assert.Equal(14, t2.Step);
         foreach (var ((name, a), (_, b)) in straight.named_parameters().Zip(resumed.named_parameters()))

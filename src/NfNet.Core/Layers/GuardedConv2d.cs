@@ -1,5 +1,5 @@
-using NfNet.Backend;
 using NfNet.Devices;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,3 @@
-using NfNet.Backend;
 using NfNet.Devices;
 using NfNet.Platform;
 using TorchSharp;
@@ -188,8 +187,15 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor input) => forward(input, 1.0);
+    /// <summary>The convolution of <paramref name="input"/> (times the scale a <see cref="call(Tensor, double)"/> passed).</summary>
+    public override Tensor forward(Tensor input) => forward(input, FoldedInputScale.For(this));
+
+    /// <summary>
+    /// <see cref="forward(Tensor, double)"/> through TorchSharp's <c>call()</c>: the forward pre-hooks and hooks registered
+    /// on this convolution run (they see <paramref name="input"/> unscaled). The library's models call their convolutions
+    /// this way.
+    /// </summary>
+    public Tensor call(Tensor input, double inputScale) => FoldedInputScale.Call(this, input, inputScale);
 
     /// <summary>
     /// Convolves <c>inputScale · input</c> without computing it: the constant scale is folded into the standardized
@@ -253,8 +259,9 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Cache the standardized weight of a convolution frozen by <see cref="FreezeForInference"/> (default
-    /// true). Without the freeze the weight is recomputed on every forward.</summary>
-    public bool WeightCacheEnabled { get; set; } = true;
+    /// true; false when <see cref="PlatformSwitches.DisableWeightCache"/> is on). Without the freeze the weight is
+    /// recomputed on every forward.</summary>
+    public bool WeightCacheEnabled { get; set; } = !PlatformSwitches.DisableWeightCache.IsOn;
 
     /// <summary>Forwards served from the cache (diagnostics and tests).</summary>
     public long WeightCacheHits { get; private set; }

@@ -1,4 +1,3 @@
-using NfNet.Backend;
 using NfNet.Devices;
 using NfNet.Platform;
 using TorchSharp;

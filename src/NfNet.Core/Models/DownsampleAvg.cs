@@ -30,14 +30,17 @@ public sealed class DownsampleAvg : nn.Module<Tensor, Tensor>
     /// <summary>The 1×1 conv.</summary>
     public ScaledWSConv2d Conv => conv;
 
-    /// <inheritdoc />
-    public override Tensor forward(Tensor input) => forward(input, 1.0);
+    /// <summary>The shortcut of <paramref name="input"/> (times the scale a <see cref="call(Tensor, double)"/> passed).</summary>
+    public override Tensor forward(Tensor input) => forward(input, FoldedInputScale.For(this));
+
+    /// <summary><see cref="forward(Tensor, double)"/> through <c>call()</c>, so that hooks on this module run.</summary>
+    public Tensor call(Tensor input, double inputScale) => FoldedInputScale.Call(this, input, inputScale);
 
     /// <summary>The shortcut of <c>inputScale · input</c>, with the scale folded into the conv's weight (both steps are linear).</summary>
     public Tensor forward(Tensor input, double inputScale)
     {
-        using var pooled = pool.forward(input);
-        return conv.forward(pooled, inputScale);
+        using var pooled = pool.call(input);
+        return conv.call(pooled, inputScale);
     }
 
     /// <summary>MACs for one image whose input is <paramref name="h"/> × <paramref name="w"/> (pooling not counted).</summary>

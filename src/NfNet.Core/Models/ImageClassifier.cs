@@ -1,4 +1,3 @@
-using NfNet.Internal;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,14 +18,26 @@ namespace NfNet.Models;
 /// </remarks>
 public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Creates the module with TorchSharp name <paramref name="name"/>.</summary>
-    protected ImageClassifier(string name) : base(Devices.NativeRuntime.Then(name)) { }
+    /// <summary>Creates the module; <paramref name="name"/> is its registry name (<see cref="ModelName"/>), which is also
+    /// its TorchSharp module name.</summary>
+    protected ImageClassifier(string name) : base(Platform.NativeRuntime.Then(name)) { }
+
+    /// <summary>The model's name in <see cref="ModelRegistry"/> (<c>dm_nfnet_f0</c>, <c>resnetv2_50</c>, …), or its
+    /// configuration's name for a model built from a configuration of its own. Checkpoints and ONNX metadata record it.</summary>
+    public string ModelName => GetName();
+
+    /// <summary>What the model expects of its images and where its published weights are (timm's
+    /// <c>pretrained_cfg</c>); timm's defaults (224 px, ImageNet statistics, crop 0.875) unless the model says otherwise.</summary>
+    public virtual PretrainedConfig PretrainedConfig => PretrainedConfig.ImageNetDefault;
 
     /// <summary>Input image channels (3 for RGB).</summary>
     public abstract int InChannels { get; }
 
     /// <summary>Classifier outputs; 0 when the model has no classifier (then <c>forward</c> returns pooled features).</summary>
-    public abstract long NumClasses { get; }
+    public long NumClasses => Classifier.NumClasses;
+
+    /// <summary>The model's final linear classifier (the one implementation of the classifier members every model shares).</summary>
+    protected abstract LinearClassifier Classifier { get; }
 
     /// <summary>Width of the pooled features that the classifier reads (timm's <c>num_features</c>).</summary>
     public abstract int NumFeatures { get; }
@@ -51,7 +62,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 
     /// <summary>The final classifier's parameters (weight first, then bias), with their state-dict names; empty with no
     /// classifier. AGC leaves these unclipped (Brock et al. 2021, §4.1).</summary>
-    public abstract IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters();
+    public IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => Classifier.Parameters();
 
     /// <summary>Zero-initialised residual-branch gains (SkipInit, De &amp; Smith 2020: NFNet's and NF-ResNet's
     /// <c>skipinit_gain</c>); empty for models without them. Short runs leave these unclipped (see
@@ -64,8 +75,17 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     public virtual IReadOnlyList<(string Name, Parameter Parameter)> DecayedParameters() => ParameterRoles.LinearMapWeights(this);
 
     /// <summary>Replaces the classifier by a freshly initialised one with <paramref name="numClasses"/> outputs (0
-    /// removes it), on the trunk's device and dtype. For fine-tuning on another label set.</summary>
-    public abstract void ResetClassifier(int numClasses);
+    /// removes it), on the trunk's device and dtype, with the model's own classifier initialisation. For fine-tuning on
+    /// another label set.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> is negative.</exception>
+    public void ResetClassifier(int numClasses)
+    {
+        CheckClassCount(numClasses);
+        var classifier = Classifier.Parameters().Select(p => p.Parameter.Handle).ToHashSet();
+        var reference = parameters().FirstOrDefault(p => !classifier.Contains(p.Handle))
+            ?? throw new InvalidOperationException($"{ModelName} has no parameters outside its classifier to take the device and dtype from");
+        Classifier.Reset(numClasses, reference.device, reference.dtype);
+    }
 
     /// <summary>
     /// Prepares the model for inference: eval mode and frozen parameters (<c>requires_grad = false</c>), so every
@@ -87,7 +107,15 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// image (convolutions, linear layers and attention products; not biases, activations, norms or pooling), as the
     /// papers' FLOP columns count them.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
-    public abstract long CountMacs(int height, int width);
+    public long CountMacs(int height, int width)
+    {
+        CheckImageSize(height, width);
+        return CountFeatureMacs(height, width) + Classifier.CountMacs();
+    }
+
+    /// <summary>The MACs of <see cref="forward_features"/> on one image (everything but the classifier); sizes are
+    /// checked by <see cref="CountMacs(int, int)"/>.</summary>
+    protected abstract long CountFeatureMacs(int height, int width);
 
     /// <summary>Throws when <paramref name="height"/> or <paramref name="width"/> is not positive.</summary>
     protected static void CheckImageSize(int height, int width)
@@ -96,25 +124,10 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
             throw new ArgumentOutOfRangeException(nameof(height), $"image size must be positive, got {height}x{width}");
     }
 
-    /// <summary>Registers <paramref name="replacement"/> (converted to <paramref name="dtype"/>; null: no classifier) as
-    /// the child <paramref name="name"/> in place of <paramref name="old"/>, keeping the state-dict order, and disposes
-    /// the old one. For <see cref="ResetClassifier"/> implementations.</summary>
-    protected void ReplaceClassifier(string name, nn.Module? old, nn.Module? replacement, ScalarType dtype)
-    {
-        replacement?.to(dtype);
-        TorchSharpInternals.ReplaceSubmodule(this, name, replacement ?? nn.Identity());
-        old?.Dispose();
-    }
-
     /// <summary>Throws when <paramref name="numClasses"/> is negative.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> &lt; 0.</exception>
     protected static void CheckClassCount(int numClasses)
     {
         if (numClasses < 0) throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "the class count must be >= 0 (0 removes the classifier)");
     }
-
-    /// <summary>The named parameters of the child module at <paramref name="path"/> (e.g. <c>head.fc</c>), in
-    /// state-dict order; empty when there is no such child or it has none.</summary>
-    protected IReadOnlyList<(string Name, Parameter Parameter)> ParametersUnder(string path) =>
-        named_parameters().Where(p => p.name.StartsWith(path + ".", StringComparison.Ordinal)).ToArray();
 }

@@ -87,11 +87,11 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
         //   one addcmul applies it and adds the shortcut.
         var a = act1.ForwardUnscaled(input);
         var aScale = act1.Gamma * Spec.Beta;
-        var shortcut = downsample is null ? input : downsample.forward(a, aScale);
-        var h = conv1.forward(a, aScale);
-        h = conv2.forward(act2.ForwardUnscaled(h), act2.Gamma);
-        if (conv2b is not null) h = conv2b.forward(act2b!.ForwardUnscaled(h), act2b.Gamma);
-        h = conv3.forward(act3.ForwardUnscaled(h), act3.Gamma);
+        var shortcut = downsample is null ? input : downsample.call(a, aScale);
+        var h = conv1.call(a, aScale);
+        h = conv2.call(act2.ForwardUnscaled(h), act2.Gamma);
+        if (conv2b is not null) h = conv2b.call(act2b!.ForwardUnscaled(h), act2b.Gamma);
+        h = conv3.call(act3.ForwardUnscaled(h), act3.Gamma);
         var gate = attn_last.Gate(h);
         if (drop_path.Mask(h) is { } mask) gate = gate * mask;
         var branch = keepBranch ? (h * gate).MoveToOuterDisposeScope() : null;

@@ -32,9 +32,8 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     /// <param name="config">The architecture; see <see cref="NFNetVariants"/> for F0–F7.</param>
     /// <param name="device">Where to create the parameters; null for the default (CPU).</param>
     /// <exception cref="InvalidNFNetConfigException">The configuration is not buildable.</exception>
-    public NFNet(NFNetConfig config, Device? device = null) : base(nameof(NFNet))
+    public NFNet(NFNetConfig config, Device? device = null) : base(NFNetVariants.RegistryName(config ?? throw new ArgumentNullException(nameof(config))))
     {
-        ArgumentNullException.ThrowIfNull(config);
         Config = config.Validate();
         BlockSpecs = NFBlockSpec.Schedule(config);
 
@@ -81,9 +80,6 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     /// <summary>The head (pool, dropout, classifier).</summary>
     public ClassifierHead Head => head;
 
-    /// <summary>Classifier outputs (0 when there is no classifier).</summary>
-    public override long NumClasses => head.NumClasses;
-
     /// <summary>Width of the pooled features.</summary>
     public override int NumFeatures => Config.NumFeatures;
 
@@ -93,8 +89,13 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     /// <summary>The <see cref="NFNetConfig"/> (as <see cref="Config"/>).</summary>
     public override object Configuration => Config;
 
+    /// <summary>A published variant's timm <c>pretrained_cfg</c> (F0–F6: test size, crop_pct, squash, bicubic, the Hub id);
+    /// for another configuration its own train/eval resolutions with F0's evaluation crop. RandAugment is the
+    /// configuration's (the paper's 4 ops at the variant's magnitude).</summary>
+    public override PretrainedConfig PretrainedConfig => NFNetVariants.PretrainedConfigOf(Config);
+
     /// <inheritdoc />
-    public override IReadOnlyList<(string Name, Parameter Parameter)> ClassifierParameters() => ParametersUnder("head.fc");
+    protected override LinearClassifier Classifier => head.Classifier;
 
     /// <summary>Every block's <c>skipinit_gain</c> (initialised to 0), with its state-dict name.</summary>
     public override IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>
@@ -104,7 +105,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     public Tensor ForwardStem(Tensor images)
     {
         CheckInput(images);
-        return stem.forward(images);
+        return stem.call(images);
     }
 
     /// <inheritdoc />
@@ -115,7 +116,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     public override Tensor forward(Tensor input)
     {
         using var features = forward_features(input);
-        return head.forward(features);
+        return head.call(features);
     }
 
     /// <summary>
@@ -126,37 +127,26 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        var x = stem.forward(input);
-        x = stages.forward(x);
-        x = final_act.forward(final_conv.forward(x));
+        var x = stem.call(input);
+        x = stages.call(x);
+        x = final_act.call(final_conv.call(x));
         return x.MoveToOuterDisposeScope();
     }
 
     /// <summary>The head on trunk features: logits, or with <paramref name="preLogits"/> the pooled features [N, F].</summary>
-    public override Tensor forward_head(Tensor features, bool preLogits = false) => head.forward(features, preLogits);
-
-    /// <summary>Replaces the classifier by a fresh one with <paramref name="numClasses"/> outputs (0 removes it).</summary>
-    /// <remarks>The new layer is created on the device and dtype of the current trunk.</remarks>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> is negative.</exception>
-    public override void ResetClassifier(int numClasses)
-    {
-        CheckClassCount(numClasses);
-        var reference = final_conv.Weight;
-        head.Reset(numClasses, reference.device);
-        if (head.Fc is Linear linear && linear.weight!.dtype != reference.dtype) head.Fc.to(reference.dtype);
-    }
+    public override Tensor forward_head(Tensor features, bool preLogits = false) =>
+        preLogits ? head.forward(features, preLogits: true) : head.call(features);
 
     /// <summary>
-    /// Multiply-accumulates of one forward pass on one <paramref name="height"/> × <paramref name="width"/> image:
-    /// every convolution, the SE FCs and the classifier (biases, activations and pooling are not counted), as
-    /// DeepMind's <c>count_flops</c> reports them (F0 at 256 px: 12.38 B).
+    /// The trunk's multiply-accumulates on one image: every convolution and the SE FCs (biases, activations and pooling
+    /// are not counted). With the classifier's, <see cref="ImageClassifier.CountMacs(int, int)"/> is DeepMind's
+    /// <c>count_flops</c> (F0 at 256 px: 12.38 B).
     /// </summary>
-    public override long CountMacs(int height, int width)
+    protected override long CountFeatureMacs(int height, int width)
     {
-        CheckImageSize(height, width);
         var (stemMacs, sh, sw) = stem.CountMacs(height, width);
         var (blockMacs, h, w) = MacCount.OfChain(_blocks, sh, sw);
-        return stemMacs + blockMacs + final_conv.CountMacs(h, w) + head.CountMacs();
+        return stemMacs + blockMacs + final_conv.CountMacs(h, w);
     }
 
     /// <summary>MACs at the configuration's evaluation resolution.</summary>

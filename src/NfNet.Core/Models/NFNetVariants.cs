@@ -54,4 +54,21 @@ public static class NFNetVariants
             if (key.StartsWith(prefix, StringComparison.Ordinal)) key = key[prefix.Length..];
         return All.FirstOrDefault(c => c.Name == key) ?? throw new UnknownVariantException(name, Names);
     }
+
+    /// <summary>The registry name of a network built from <paramref name="config"/>: <c>dm_nfnet_f0</c> … for a
+    /// configuration named like a variant (F0 … F7, whatever its class count or rates), its own name otherwise.</summary>
+    public static string RegistryName(NFNetConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return Names.Contains(config.Name) ? $"dm_nfnet_{config.Name.ToLowerInvariant()}" : config.Name;
+    }
+
+    /// <summary>The <see cref="PretrainedConfig"/> of a network built from <paramref name="config"/>.</summary>
+    internal static PretrainedConfig PretrainedConfigOf(NFNetConfig config)
+    {
+        var published = Weights.PretrainedVariants.All.FirstOrDefault(v => v.Variant == config.Name);
+        return new PretrainedConfig(config.TrainResolution, config.EvalResolution, "bicubic", PretrainedConfig.ImageNetMean,
+            PretrainedConfig.ImageNetStd, published?.CropPercent ?? 0.9, "squash", config.RandAugment,
+            published is null ? null : $"timm/{published.TimmName}.dm_in1k", published?.NumClasses ?? 1000);
+    }
 }

@@ -37,11 +37,11 @@ public sealed class NFStem : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = conv1.forward(input);
+        var x = conv1.call(input);
         // Each activation's gamma is folded into the next conv's weight (exact: the conv is linear).
-        x = conv2.forward(act2.ForwardUnscaled(x), act2.Gamma);
-        x = conv3.forward(act3.ForwardUnscaled(x), act3.Gamma);
-        x = conv4.forward(act4.ForwardUnscaled(x), act4.Gamma);
+        x = conv2.call(act2.ForwardUnscaled(x), act2.Gamma);
+        x = conv3.call(act3.ForwardUnscaled(x), act3.Gamma);
+        x = conv4.call(act4.ForwardUnscaled(x), act4.Gamma);
         return x.MoveToOuterDisposeScope();
     }
 

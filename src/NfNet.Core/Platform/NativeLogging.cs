@@ -12,7 +12,7 @@ namespace NfNet.Platform;
 /// <c>c10::initLogging()</c> runs: Python's <c>torch</c> calls it at import, libtorch in a .NET process never does, and
 /// .NET's <c>Environment.SetEnvironmentVariable</c> does not reach the C runtime's environment on Linux anyway. So this
 /// sets the variable with the C runtime's <c>setenv</c> (unless the user set it) and calls <c>c10::initLogging()</c>
-/// once, when <see cref="Devices.NativeRuntime"/> first loads libtorch. Errors are still printed.</para>
+/// once, when <see cref="Platform.NativeRuntime"/> first loads libtorch. Errors are still printed.</para>
 /// <para>To see the warnings again: the AppContext switch <see cref="ShowWarningsSwitch"/>, or the environment variable
 /// <see cref="ShowWarningsVariable"/>=1, or your own <c>TORCH_CPP_LOG_LEVEL</c> (INFO, WARNING, ERROR, FATAL), which is
 /// always respected.</para>
@@ -20,15 +20,15 @@ namespace NfNet.Platform;
 internal static class NativeLogging
 {
     /// <summary>The AppContext switch that keeps libtorch's warnings.</summary>
-    public const string ShowWarningsSwitch = "NfNet.Platform.ShowNativeWarnings";
+    public static string ShowWarningsSwitch => PlatformSwitches.ShowNativeWarnings.AppContextName;
 
     /// <summary>The environment variable that keeps libtorch's warnings (1 or true).</summary>
-    public const string ShowWarningsVariable = "NFNET_SHOW_NATIVE_WARNINGS";
+    public static string ShowWarningsVariable => PlatformSwitches.ShowNativeWarnings.EnvironmentVariable;
 
     private const string LogLevelVariable = "TORCH_CPP_LOG_LEVEL";
 
     /// <summary>Whether libtorch's warnings are to be shown (the switch, else the environment variable; default no).</summary>
-    public static bool ShowWarnings => Switches.IsOn(ShowWarningsSwitch, ShowWarningsVariable);
+    public static bool ShowWarnings => PlatformSwitches.ShowNativeWarnings.IsOn;
 
     /// <summary>The level set at load: what the user's <c>TORCH_CPP_LOG_LEVEL</c> says, else ERROR or WARNING.</summary>
     public static string? AppliedLevel { get; private set; }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using NfNet.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ namespace NfNet.Weights;
 /// Writes the safetensors format as the reference writer does: an 8-byte little-endian header length, a JSON header
 /// (<c>{"name": {"dtype", "shape", "data_offsets": [begin, end]}, …, "__metadata__": {…}}</c>) padded with spaces to a
 /// multiple of 8 bytes, then the tensors' little-endian bytes back to back in header order. Tensors are streamed in
-/// chunks, so no array needs to fit in 2 GB. Files are written atomically (temporary file, flush, rename).
+/// chunks, so no array needs to fit in 2 GB. Files are written atomically (<see cref="AtomicFile"/>).
 /// </summary>
 public static class SafetensorsWriter
 {
@@ -20,24 +21,12 @@ public static class SafetensorsWriter
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var full = Path.GetFullPath(path);
-        var directory = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(directory);
-        var temp = Path.Combine(directory, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
-        try
+        AtomicFile.WriteVia(path, temp =>
         {
-            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                Write(file, tensors, metadata);
-                file.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-            throw;
-        }
+            using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            Write(file, tensors, metadata);
+            file.Flush(flushToDisk: true);
+        });
     }
 
     /// <summary>Writes <paramref name="tensors"/> to <paramref name="stream"/> in order of their names (ordinal).</summary>

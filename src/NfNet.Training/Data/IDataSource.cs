@@ -14,4 +14,9 @@ public interface IDataSource
     /// <paramref name="seed"/> (the same seed gives the same order).
     /// </summary>
     IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false);
+
+    /// <summary>Samples skipped since the source was created (all passes): unreadable files a source was told to skip
+    /// (<see cref="Images.ImageLoaderOptions.SkipUnreadable"/>); 0 for sources that never skip. The trainer shows the
+    /// count in its progress and epoch metrics.</summary>
+    long SkippedSamples => 0;
 }

@@ -17,7 +17,7 @@ namespace NfNet.Training.Images;
 /// without <see cref="ImageLoaderOptions.SkipUnreadable"/>) surfaces on the consumer as its typed exception when that
 /// batch is due; leaving the enumeration early (break, exception, cancellation) stops and joins the workers.
 /// </remarks>
-public sealed class ImageDataSource : IShardableDataSource, ISkippedSampleCounter
+public sealed class ImageDataSource : IShardableDataSource
 {
     private readonly ConcurrentQueue<string> _skippedFiles = new();
     private long _skipped;

@@ -82,6 +82,32 @@ public sealed class ImagePipeline
             variant.Mean, variant.Std);
     }
 
+    /// <summary>The evaluation pipeline a model's <see cref="PretrainedConfig"/> asks for (timm's <c>validate.py</c>):
+    /// its crop, filter and normalisation at <paramref name="resolution"/> (default: its test size). With a channel policy
+    /// other than RGB the configuration's RGB statistics do not apply and the single-channel defaults are used.</summary>
+    public static ImagePipeline ForModel(PretrainedConfig config, int? resolution = null, ChannelPolicy? channels = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        channels ??= ChannelPolicy.Rgb;
+        var size = resolution ?? config.TestInputSize;
+        var rgb = channels.Channels == 3;
+        return new ImagePipeline(new IImageTransform[] { ResizeCenterCrop.For(config, size) }, channels, size, size,
+            rgb ? config.Mean : DefaultMean(channels), rgb ? config.Std : DefaultStd(channels));
+    }
+
+    /// <summary>The training pipeline for a model's <see cref="PretrainedConfig"/>: random-resized crop with its filter,
+    /// flip, and its recipe's RandAugment (<paramref name="fallbackRandAugment"/> when the recipe has none), normalised
+    /// with its statistics, at <paramref name="resolution"/> (default: its training size).</summary>
+    public static ImagePipeline TrainForModel(PretrainedConfig config, int? resolution = null, ChannelPolicy? channels = null,
+        RandAugmentSetting? fallbackRandAugment = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        channels ??= ChannelPolicy.Rgb;
+        var rgb = channels.Channels == 3;
+        return Train(resolution ?? config.InputSize, config.RandAugment ?? fallbackRandAugment, channels,
+            rgb ? config.Mean : null, rgb ? config.Std : null, ResizeCenterCrop.InterpolationOf(config));
+    }
+
     /// <summary>Grey images padded by <paramref name="pad"/> black pixels a side and normalised with
     /// <paramref name="mean"/>/<paramref name="std"/>: what <see cref="Data.FashionMnist.Load"/> does to the IDX files, for
     /// an image folder of 28 px Fashion-MNIST.</summary>

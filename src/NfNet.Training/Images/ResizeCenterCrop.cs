@@ -1,3 +1,4 @@
+using NfNet.Models;
 using NfNet.Weights;
 
 namespace NfNet.Training.Images;
@@ -24,6 +25,31 @@ public sealed class ResizeCenterCrop : IImageTransform
         ArgumentNullException.ThrowIfNull(variant);
         return new ResizeCenterCrop(size ?? variant.TestSize, variant.CropPercent, EvalResizeMode.Squash, Interpolation.Bicubic);
     }
+
+    /// <summary>The evaluation transform a model's <see cref="PretrainedConfig"/> asks for (timm's <c>validate.py</c>
+    /// transform): its crop fraction, crop mode and filter, at <paramref name="size"/> (default: its test size).</summary>
+    /// <exception cref="ArgumentException">The configuration names a filter or crop mode this library does not have.</exception>
+    public static ResizeCenterCrop For(PretrainedConfig config, int? size = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return new ResizeCenterCrop(size ?? config.TestInputSize, config.CropPercent, ModeOf(config), InterpolationOf(config));
+    }
+
+    /// <summary>timm's interpolation name as the library's filter.</summary>
+    internal static Interpolation InterpolationOf(PretrainedConfig config) => config.Interpolation switch
+    {
+        "bicubic" => Interpolation.Bicubic,
+        "bilinear" => Interpolation.Bilinear,
+        "nearest" => Interpolation.Nearest,
+        var other => throw new ArgumentException($"interpolation '{other}' is not one of bicubic, bilinear, nearest", nameof(config)),
+    };
+
+    private static EvalResizeMode ModeOf(PretrainedConfig config) => config.CropMode switch
+    {
+        "squash" => EvalResizeMode.Squash,
+        "center" => EvalResizeMode.ShorterSide,
+        var other => throw new ArgumentException($"crop mode '{other}' is not one of squash, center", nameof(config)),
+    };
 
     /// <summary>Output side.</summary>
     public int Size { get; }

@@ -1,3 +1,4 @@
+using NfNet.IO;
 using ScottPlot;
 
 namespace NfNet.Training.Reporting;

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace NfNet.Devices;
+namespace NfNet.Platform;
 
 /// <summary>
 /// Loads TorchSharp's native runtime and turns the commonest failure into a clear error. TorchSharp 0.107's bridge

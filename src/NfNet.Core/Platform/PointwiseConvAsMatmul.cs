@@ -2,7 +2,7 @@ using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace NfNet.Backend;
+namespace NfNet.Platform;
 
 /// <summary>
 /// The pointwise-as-matmul strategy of <see cref="ConvolutionBackend"/> (a speed path, not a fix): computes a bf16 1×1 convolution on a small feature map as a batched matrix product, which libtorch 2.10's CPU backend

@@ -3,7 +3,7 @@ using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace NfNet.Backend;
+namespace NfNet.Platform;
 
 /// <summary>
 /// The narrow-channel strategy of <see cref="ConvolutionBackend"/>: works around CPU convolution defects of libtorch 2.10 as TorchSharp 0.107 ships it (related upstream report:

@@ -1,9 +1,11 @@
-namespace NfNet.Training;
+namespace NfNet.IO;
 
 /// <summary>
 /// Writes files atomically: to a temporary file in the same directory, flushed to disk, then renamed over the target,
-/// so readers (and a crash mid-write) see the old file or the whole new one, never half of one. Checkpoints, metrics
-/// and plots are written this way.
+/// so readers (and a crash mid-write) see the old file or the whole new one, never half of one. Every file the library
+/// writes goes through here: checkpoints, safetensors, ONNX files, metrics and plots. One temporary-file rule holds for
+/// all of them: <c>.&lt;name&gt;.tmp-&lt;pid&gt;-&lt;guid&gt;&lt;ext&gt;</c> beside the target, and every write first removes
+/// the temporaries of the same target that a killed process left (<see cref="RemoveStaleTemporaries"/>).
 /// </summary>
 public static class AtomicFile
 {
@@ -73,6 +75,7 @@ public static class AtomicFile
         ArgumentNullException.ThrowIfNull(save);
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        RemoveStaleTemporaries(full);
         // Same directory (a rename within one file system is atomic), same extension (exporters pick the format from it).
         var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileNameWithoutExtension(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}{Path.GetExtension(full)}");
         try

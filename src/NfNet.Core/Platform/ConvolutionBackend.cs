@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace NfNet.Backend;
+namespace NfNet.Platform;
 
 /// <summary>How <see cref="ConvolutionBackend"/> computes one convolution.</summary>
 internal enum ConvStrategy
@@ -42,9 +42,9 @@ internal enum ConvStrategy
 internal static class ConvolutionBackend
 {
     /// <summary>The <c>AppContext</c> switch that turns every workaround off.</summary>
-    public const string DisableSwitch = "NfNet.Convolution.DisableWorkarounds";
+    public static string DisableSwitch => PlatformSwitches.DisableConvolutionWorkarounds.AppContextName;
     /// <summary>The environment variable that turns every workaround off when set to <c>1</c> or <c>true</c>.</summary>
-    public const string DisableVariable = "NFNET_DISABLE_CONV_WORKAROUNDS";
+    public static string DisableVariable => PlatformSwitches.DisableConvolutionWorkarounds.EnvironmentVariable;
 
     private static readonly long[] UnitStride = { 1, 1 };
     private static readonly Lazy<bool> Enabled = new(ReadSwitches);
@@ -79,10 +79,5 @@ internal static class ConvolutionBackend
         return Conv2d(sub, weight, bias, UnitStride, padding, dilation, groups);
     }
 
-    private static bool ReadSwitches() =>
-        WorkaroundsWanted(AppContext.TryGetSwitch(DisableSwitch, out var disabled) && disabled, Environment.GetEnvironmentVariable(DisableVariable));
-
-    /// <summary>The rule: on unless the switch is set or the variable is <c>1</c> or <c>true</c> (any case).</summary>
-    internal static bool WorkaroundsWanted(bool switchDisables, string? variable) =>
-        !switchDisables && !(variable is not null && (variable.Trim() == "1" || variable.Trim().Equals("true", StringComparison.OrdinalIgnoreCase)));
+    private static bool ReadSwitches() => !PlatformSwitches.DisableConvolutionWorkarounds.IsOn;
 }

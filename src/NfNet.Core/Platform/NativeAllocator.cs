@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace NfNet.Devices;
+namespace NfNet.Platform;
 
 /// <summary>
 /// Tunes the C runtime's allocator (glibc <c>malloc</c>, which libtorch's CPU tensors use) so that freed tensor memory is

@@ -5,7 +5,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace NfNet.Internal;
+namespace NfNet.Platform;
 
 /// <summary>
 /// The one door to TorchSharp's non-public surface. Everything NfNet.NET needs that TorchSharp 0.107 does not expose

@@ -1,0 +1,41 @@
+namespace NfNet.Platform;
+
+/// <summary>
+/// Every switch NfNet.NET reads from its host, in one table (<see cref="All"/>), each an <c>AppContext</c> switch with
+/// an environment variable (see <see cref="PlatformSwitch"/>). The per-object settings they set the defaults of
+/// (<c>ScaledWSConv2d.WeightCacheEnabled</c>, <c>AdaptiveGradientClipping.UseFusedCpuStep</c>,
+/// <c>TrainerOptions.TuneNativeAllocator</c>) can still be changed on the object.
+/// </summary>
+public static class PlatformSwitches
+{
+    /// <summary>Runs every convolution natively, without the CPU workarounds for this libtorch's oneDNN defects
+    /// (<c>ConvolutionBackend</c>: narrow-channel verification, strided 1×1, bf16 pointwise as matmul).</summary>
+    public static PlatformSwitch DisableConvolutionWorkarounds { get; } = new("NfNet.Convolution.DisableWorkarounds", "NFNET_DISABLE_CONV_WORKAROUNDS", false,
+        "every convolution runs natively, without the CPU oneDNN workarounds (on a libtorch without the defects, or to measure them)", ReadOnce: true);
+
+    /// <summary>Keeps libtorch's warnings (NNPACK's "unsupported hardware" line and the like), which the library
+    /// silences at load (<c>c10</c> log level ERROR); <c>TORCH_CPP_LOG_LEVEL</c> still wins.</summary>
+    public static PlatformSwitch ShowNativeWarnings { get; } = new("NfNet.Platform.ShowNativeWarnings", "NFNET_SHOW_NATIVE_WARNINGS", false,
+        "keeps libtorch's native warnings (silenced by default)", ReadOnce: true);
+
+    /// <summary>New <c>ScaledWSConv2d</c>s do not cache their standardized weight after <c>OptimizeForInference</c>
+    /// (their <c>WeightCacheEnabled</c> starts false).</summary>
+    public static PlatformSwitch DisableWeightCache { get; } = new("NfNet.Platform.DisableWeightCache", "NFNET_DISABLE_WEIGHT_CACHE", false,
+        "frozen weight-standardized convolutions recompute their weight on every forward");
+
+    /// <summary>New <c>AdaptiveGradientClipping</c> optimizers run the unfused step (their <c>UseFusedCpuStep</c> starts
+    /// false).</summary>
+    public static PlatformSwitch DisableFusedOptimizerStep { get; } = new("NfNet.Platform.DisableFusedOptimizerStep", "NFNET_DISABLE_FUSED_STEP", false,
+        "AGC-SGD steps run as separate clipping, decay and SGD calls instead of the fused CPU step");
+
+    /// <summary>Trainers tune the C runtime's allocator for tensors when created (<c>TrainerOptions.TuneNativeAllocator</c>
+    /// defaults to true): a process-wide change the application opts into.</summary>
+    public static PlatformSwitch TuneNativeAllocator { get; } = new("NfNet.Platform.TuneNativeAllocator", "NFNET_TUNE_NATIVE_ALLOCATOR", false,
+        "trainers tune glibc's allocator for tensor workloads (process-wide: keeps freed memory for reuse)");
+
+    /// <summary>Every switch, in the order of the documentation's table.</summary>
+    public static IReadOnlyList<PlatformSwitch> All { get; } = new[]
+    {
+        DisableConvolutionWorkarounds, ShowNativeWarnings, DisableWeightCache, DisableFusedOptimizerStep, TuneNativeAllocator,
+    };
+}

@@ -1,0 +1,126 @@
+using System.Text;
+using System.Text.Json;
+using NfNet.IO;
+using NfNet.Models;
+using NfNet.Optim;
+using NfNet.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NfNet.Training.Checkpoints;
+
+// Self-describing checkpoints: the model a checkpoint was written from, rebuilt from the registry name and configuration
+// record it stores, and its weights loaded without an optimizer.
+public static partial class TrainingCheckpoint
+{
+    /// <summary>The configuration record of the model stored in the checkpoint at <paramref name="path"/> (an
+    /// <c>NFNetConfig</c>, a <c>ResNetConfig</c>, a registered record of your own, …), read as its registered type.</summary>
+    /// <exception cref="CheckpointFormatException">The file is not a valid checkpoint, stores no configuration, or its
+    /// configuration type is not registered (<see cref="ModelRegistry.RegisterConfiguration{TConfig}"/>).</exception>
+    public static object ReadConfiguration(string path)
+    {
+        var info = ReadInfo(path);
+        var (type, json) = StoredConfiguration(path, info);
+        try { return ModelRegistry.DeserializeConfiguration(type, json); }
+        catch (Exception e) when (e is UnknownModelException or JsonException or NotSupportedException)
+        {
+            throw new CheckpointFormatException(path, "model", $"the configuration of '{info.ModelName}' ({type}) cannot be read: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the model a checkpoint was written from (any registered model, or any model whose configuration type is
+    /// registered) on <paramref name="device"/>, with fresh weights: <see cref="Load"/> or <see cref="LoadWeights"/> then
+    /// restores them.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">The file is not a valid checkpoint, stores no configuration, or its
+    /// configuration type is not registered.</exception>
+    public static ImageClassifier CreateModel(string path, Device? device = null)
+    {
+        var info = ReadInfo(path);
+        var (type, json) = StoredConfiguration(path, info);
+        try { return ModelRegistry.CreateFromConfiguration(type, json, device); }
+        catch (Exception e) when (e is UnknownModelException or JsonException or NotSupportedException)
+        {
+            throw new CheckpointFormatException(path, "model", $"cannot rebuild '{info.ModelName}' ({type}): {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="CreateModel"/> with the checkpoint's weights loaded (<see cref="LoadWeights"/>), in eval mode: the
+    /// one call that turns a checkpoint back into a model for validation, prediction or export.
+    /// </summary>
+    /// <param name="path">The checkpoint.</param>
+    /// <param name="device">Where to build the model; null for the CPU.</param>
+    /// <param name="preferEma">Load the EMA's shadow weights where the checkpoint has them (the weights the paper evaluates).</param>
+    /// <exception cref="CheckpointFormatException">The file is not a valid format-2 checkpoint, or cannot rebuild its model.</exception>
+    public static ImageClassifier LoadModel(string path, Device? device = null, bool preferEma = false)
+    {
+        var model = CreateModel(path, device);
+        try
+        {
+            LoadWeights(path, model, preferEma);
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Loads only the model's weights from a checkpoint (verified completely first; names, shapes and dtypes checked
+    /// before anything is copied), without an optimizer: for evaluating or fine-tuning from a checkpoint.
+    /// </summary>
+    /// <param name="path">The checkpoint.</param>
+    /// <param name="model">A model built as the one that was saved (see <see cref="CreateModel"/>).</param>
+    /// <param name="preferEma">Take each weight the EMA averages from its shadow (<c>ema.*</c>) when the checkpoint has one.</param>
+    /// <exception cref="CheckpointFormatException">The file is damaged, a format-1 file (load those with <see cref="Load"/>),
+    /// or does not fit the model; the model is unchanged.</exception>
+    public static CheckpointInfo LoadWeights(string path, nn.Module model, bool preferEma = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var file = CheckpointFormat.Open(path);
+        if (LegacyCheckpoint.Is(file))
+            throw new CheckpointFormatException(path, "file", "a format 1 checkpoint holds the model in TorchSharp's own format: load it with TrainingCheckpoint.Load");
+        var (info, _) = CheckpointFormat.VerifiedHeader(file, path);
+        file.Position = 0;
+        Dictionary<string, Tensor> tensors;
+        try { tensors = SafetensorsReader.Load(file, path); }
+        catch (WeightFileException e) { throw new CheckpointFormatException(path, "file", e.Message, e); }
+        try
+        {
+            var state = model.state_dict();
+            var chosen = new Dictionary<string, Tensor>();
+            foreach (var (name, target) in state)
+            {
+                var source = preferEma && tensors.TryGetValue(EmaPrefix + name, out var shadow) ? shadow
+                    : tensors.TryGetValue(ModelPrefix + name, out var saved) ? saved
+                    : throw new CheckpointFormatException(path, "model", $"no tensor for '{name}'");
+                Fits(path, "model", name, target, source);
+                chosen[name] = source;
+            }
+            var extra = tensors.Keys.Count(k => k.StartsWith(ModelPrefix, StringComparison.Ordinal)) - state.Count;
+            if (extra != 0)
+                throw new CheckpointFormatException(path, "model", $"the file has {state.Count + extra} model tensors, the model {state.Count}");
+            using (no_grad())
+                foreach (var (name, target) in state) target.copy_(chosen[name]);
+            NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
+            return info;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    // Checkpoints before self-describing ones stored an NFNet's configuration only, under the module name "NFNet".
+    private static (string Type, string Json) StoredConfiguration(string path, CheckpointInfo info)
+    {
+        if (info.ModelConfig is not { } json)
+            throw new CheckpointFormatException(path, "model", $"the checkpoint stores no configuration for '{info.ModelName}' to rebuild it from");
+        return (info.ModelConfigType ?? ModelRegistry.ConfigurationTypeName(typeof(NFNetConfig)), json);
+    }
+}

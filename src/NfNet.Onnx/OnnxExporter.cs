@@ -84,6 +84,9 @@ public static class OnnxExporter
     {
         static string Number(double v) => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         var data = model.PretrainedConfig;
+        // RGB statistics do not apply to a grey (or other) input: the pipelines' single-channel default, 0.5 ± 0.5.
+        var (mean, std) = data.Mean.Count == model.InChannels ? (data.Mean, data.Std)
+            : (Enumerable.Repeat(0.5, model.InChannels).ToArray(), Enumerable.Repeat(0.5, model.InChannels).ToArray());
         var meta = new Dictionary<string, string>
         {
             ["nfnet.model"] = model.ModelName,
@@ -95,8 +98,8 @@ public static class OnnxExporter
             ["nfnet.input"] = options.InputName,
             ["nfnet.output"] = options.OutputName,
             // The model's own evaluation preprocessing (timm's pretrained_cfg), for a runtime that has only the file.
-            ["nfnet.mean"] = string.Join(",", data.Mean.Select(Number)),
-            ["nfnet.std"] = string.Join(",", data.Std.Select(Number)),
+            ["nfnet.mean"] = string.Join(",", mean.Select(Number)),
+            ["nfnet.std"] = string.Join(",", std.Select(Number)),
             ["nfnet.crop_pct"] = Number(data.CropPercent),
             ["nfnet.crop_mode"] = data.CropMode,
             ["nfnet.interpolation"] = data.Interpolation,

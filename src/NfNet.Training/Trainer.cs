@@ -199,7 +199,7 @@ public sealed class Trainer : IDisposable
     public EvaluationResult Evaluate(IDataSource data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var (top1, top5, loss, count) = ClassifierEvaluation.Sums(_model, data, Options.EvalBatchSize, Options.Precision);
+        var (top1, top5, loss, count) = ModelEvaluation.Sums(_model, data, Options.EvalBatchSize, Options.Precision);
         (top1, top5, loss, count) = _parallel.GlobalEvaluation(data, top1, top5, loss, count); // each rank read its part
         return new EvaluationResult(top1 / count, top5 / count, loss / count, count);
     }

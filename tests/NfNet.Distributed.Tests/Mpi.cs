@@ -12,8 +12,8 @@ internal static class Mpi
     /// <summary>The built worker (scripts/setup.sh builds the solution in Release).</summary>
     public static string Worker => Built("tests", "NfNet.Distributed.Worker");
 
-    /// <summary>The built demo.</summary>
-    public static string Demo => Built("samples", "NfNet.Demo");
+    /// <summary>The built <c>nfnet</c> tool (its first argument is the command: <c>train</c>).</summary>
+    public static string Tool => Built("src", "NfNet.Cli");
 
     public static string Slice => Path.Combine(Root, "tests", "NfNet.Training.Tests", "Fixtures", "fashion-mnist-slice");
 

@@ -94,17 +94,17 @@ public class MpiRunTests
         var output = Path.Combine(Path.GetTempPath(), $"nfnet-distributed-{Guid.NewGuid():N}");
         try
         {
-            string[] Args(bool resume) => new[] { "--distributed", "--data", Mpi.Slice, "--epochs", "2", "--out", output, "--checkpoint-every", "3" }
+            string[] Args(bool resume) => new[] { "train", "--distributed", "--data", Mpi.Slice, "--epochs", "2", "--out", output, "--checkpoint-every", "3" }
                 .Concat(resume ? new[] { "--resume" } : Array.Empty<string>()).ToArray();
             // 2,000 images, global batch 256 over 2 ranks: 7 steps an epoch; rank 1 dies (SIGKILL) after step 10.
-            var killed = Mpi.Run(2, Mpi.Demo, Args(false), TimeSpan.FromSeconds(120), new Dictionary<string, string> { ["NFNET_FAULT_KILL_RANK_AT_STEP"] = "1:10" });
+            var killed = Mpi.Run(2, Mpi.Tool, Args(false), TimeSpan.FromSeconds(120), new Dictionary<string, string> { ["NFNET_FAULT_KILL_RANK_AT_STEP"] = "1:10" });
             Assert.NotEqual(0, killed.ExitCode);
             Assert.Contains("process rank 1", killed.Output + killed.Errors);
             Assert.Contains("signal 9", killed.Output + killed.Errors);
             Assert.DoesNotContain("test accuracy", killed.Output);
             Assert.True(File.Exists(Path.Combine(output, "checkpoint.nfckpt")));
 
-            var resumed = Mpi.Run(2, Mpi.Demo, Args(true), TimeSpan.FromMinutes(3));
+            var resumed = Mpi.Run(2, Mpi.Tool, Args(true), TimeSpan.FromMinutes(3));
             Assert.True(resumed.ExitCode == 0, resumed.ToString());
             Assert.Contains("resumed from", resumed.Output);
             Assert.Contains("step 9", resumed.Output); // the checkpoint of step 9 (every 3 steps), written by rank 0
@@ -112,7 +112,7 @@ public class MpiRunTests
 
             // The uninterrupted run ends at the same accuracy.
             var fresh = Path.Combine(output, "fresh");
-            var straight = Mpi.Run(2, Mpi.Demo, new[] { "--distributed", "--data", Mpi.Slice, "--epochs", "2", "--out", fresh }, TimeSpan.FromMinutes(3));
+            var straight = Mpi.Run(2, Mpi.Tool, new[] { "train", "--distributed", "--data", Mpi.Slice, "--epochs", "2", "--out", fresh }, TimeSpan.FromMinutes(3));
             Assert.True(straight.ExitCode == 0, straight.ToString());
             string Accuracy(string text) => text.Split('\n').Single(l => l.StartsWith("test accuracy", StringComparison.Ordinal)).Split(" after")[0];
             Assert.Equal(Accuracy(straight.Output), Accuracy(resumed.Output));

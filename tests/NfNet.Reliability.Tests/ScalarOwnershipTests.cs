@@ -17,7 +17,7 @@ public sealed class ScalarOwnershipTests(ITestOutputHelper output)
     /// <summary>The shipped NfNet assemblies (the packable libraries under src/), from this test's output folder.</summary>
     public static TheoryData<string> ShippedAssemblies() =>
     [
-        "NfNet.Core", "NfNet.Optim", "NfNet.Training", "NfNet.Baselines", "NfNet.Onnx", "NfNet.Onnx.Runtime", "NfNet.Distributed",
+        "NfNet.Core", "NfNet.Optim", "NfNet.Training", "NfNet.Baselines", "NfNet.Onnx", "NfNet.Onnx.Runtime", "NfNet.Distributed", "NfNet.Cli",
     ];
 
     [Theory]

@@ -25,7 +25,8 @@ public sealed class CheckpointCrashTests(ITestOutputHelper output) : IDisposable
     private Process Start(string outDir, bool resume)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Repository.Sample("NfNet.Demo"));
+        info.ArgumentList.Add(Repository.Tool);
+        info.ArgumentList.Add("train");
         foreach (var a in new[] { "--data", Slice.Directory, "--epochs", "3", "--limit", "1024", "--batch", "128", "--checkpoint-every", "1",
                      "--keep", "2", "--out", outDir })
             info.ArgumentList.Add(a);

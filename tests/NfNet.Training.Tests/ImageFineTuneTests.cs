@@ -136,6 +136,8 @@ public class ImageFineTuneTests
             Assert.Contains("25 training images in 3 classes", text);
             Assert.Contains("skipped 1 unreadable", text);
             Assert.Contains("val accuracy", text);
+            // The closing list names each skipped file once, however many epochs skipped it.
+            Assert.Single(text.Split('\n'), l => l.TrimStart().StartsWith("skipped ", StringComparison.Ordinal) && l.Contains("broken.jpg"));
             var csv = File.ReadAllLines(Path.Combine(output, "metrics.csv"));
             Assert.Equal(3, csv.Length);
             Assert.EndsWith(",1", csv[1]); // the epoch's skipped count
@@ -150,7 +152,8 @@ public class ImageFineTuneTests
     private static (int Code, string Output) RunDemo(params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Repository.Sample("NfNet.Demo"));
+        info.ArgumentList.Add(Repository.Tool);
+        info.ArgumentList.Add("train");
         foreach (var a in args) info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

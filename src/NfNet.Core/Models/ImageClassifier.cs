@@ -100,6 +100,15 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         foreach (var conv in modules().OfType<Layers.ScaledWSConv2d>()) conv.FreezeForInference();
     }
 
+    /// <summary>A readable summary of the model at <paramref name="resolution"/> px (default: its test size): name,
+    /// parameters, MACs, input and classes; models add their structure (an NFNet lists its stages).</summary>
+    public virtual string Summary(int? resolution = null)
+    {
+        var px = resolution ?? PretrainedConfig.TestInputSize;
+        return $"{ModelName}: {ParameterCount():N0} parameters, {CountMacs(px, px) / 1e9:F2} GMACs at {px} px, {InChannels} input channels, " +
+               $"{NumClasses} classes, {NumFeatures} features";
+    }
+
     /// <summary>Total number of parameter elements.</summary>
     public long ParameterCount() => parameters().Sum(p => p.numel());
 

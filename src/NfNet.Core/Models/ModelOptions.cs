@@ -28,6 +28,15 @@ public sealed record ModelOptions
     /// <summary>Where to create the parameters; null for the CPU, <c>torch.META</c> for none.</summary>
     public Device? Device { get; init; }
 
+    /// <summary>Load the model's published weights (timm's <c>pretrained=True</c>), from the shared Hugging Face cache or
+    /// downloaded once (<see cref="Hub.HubWeights"/>). With another class count the classifier is reset for it; the input
+    /// channels must be the published ones.</summary>
+    public bool Pretrained { get; init; }
+
+    /// <summary>Where published weights come from (cache, endpoint, token, offline); null: the environment's
+    /// (<see cref="Hub.HubSettings.FromEnvironment"/>).</summary>
+    public Hub.HubSettings? Hub { get; init; }
+
     /// <summary>Throws when <paramref name="value"/> is set: <paramref name="model"/> has no use for option
     /// <paramref name="option"/>. For factories of models without that option.</summary>
     /// <exception cref="ArgumentException">The option is set.</exception>

@@ -74,9 +74,12 @@ public static class ModelRegistry
     /// <param name="numClasses">Classifier outputs; null keeps the model's default (1000); 0 builds no classifier.</param>
     /// <param name="inChannels">Input channels; null keeps the default (3).</param>
     /// <param name="device">Where to create the parameters; null for the CPU, <c>torch.META</c> for none.</param>
+    /// <param name="pretrained">Load the model's published weights (timm's, through the shared Hugging Face cache:
+    /// see <see cref="Hub.HubWeights"/>); with another class count the classifier is then reset for it.</param>
     /// <exception cref="UnknownModelException">No such name; the message lists the registered ones.</exception>
-    public static ImageClassifier Create(string name, int? numClasses = null, int? inChannels = null, Device? device = null) =>
-        Create(name, new ModelOptions { NumClasses = numClasses, InChannels = inChannels, Device = device });
+    /// <exception cref="Hub.HubException">The published weights are neither cached nor downloadable.</exception>
+    public static ImageClassifier Create(string name, int? numClasses = null, int? inChannels = null, Device? device = null, bool pretrained = false) =>
+        Create(name, new ModelOptions { NumClasses = numClasses, InChannels = inChannels, Device = device, Pretrained = pretrained });
 
     /// <summary>Builds the model registered as <paramref name="name"/> with <paramref name="options"/>.</summary>
     /// <exception cref="UnknownModelException">No such name; the message lists the registered ones.</exception>
@@ -88,7 +91,8 @@ public static class ModelRegistry
         Platform.NativeRuntime.EnsureLoaded();
         _ = ProvidersLoaded.Value;
         if (!Factories.TryGetValue(name.Trim(), out var factory)) throw new UnknownModelException(name, Names);
-        return factory(options);
+        if (!options.Pretrained) return factory(options);
+        return PretrainedModel.Create(name, options, factory);
     }
 
     /// <summary>

@@ -153,7 +153,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     public long CountMacs() => CountMacs(Config.EvalResolution, Config.EvalResolution);
 
     /// <summary>A readable summary: configuration, parameter count, MACs, and each stage's blocks, channels and output size.</summary>
-    public string Summary(int? resolution = null)
+    public override string Summary(int? resolution = null)
     {
         var res = resolution ?? Config.EvalResolution;
         var sb = new StringBuilder();

@@ -19,7 +19,8 @@ namespace NfNet.Training.Images;
 /// </remarks>
 public sealed class ImageDataSource : IShardableDataSource
 {
-    private readonly ConcurrentQueue<string> _skippedFiles = new();
+    private readonly ConcurrentDictionary<string, byte> _skippedFiles = new();
+    private readonly ConcurrentQueue<string> _skippedOrder = new();
     private long _skipped;
     private int _activeWorkers;
 
@@ -55,8 +56,8 @@ public sealed class ImageDataSource : IShardableDataSource
     /// <summary>Loader threads running now (0 when no enumeration is in progress: leaving one early joins its threads).</summary>
     public int ActiveWorkers => Volatile.Read(ref _activeWorkers);
 
-    /// <summary>The first files skipped (up to 100), for reports.</summary>
-    public IReadOnlyCollection<string> SkippedFiles => _skippedFiles;
+    /// <summary>The first files skipped (up to 100), each once however many epochs skipped it, for reports.</summary>
+    public IReadOnlyCollection<string> SkippedFiles => _skippedOrder;
 
     /// <inheritdoc />
     /// <exception cref="ImageDecodeException">A file cannot be decoded (without <see cref="ImageLoaderOptions.SkipUnreadable"/>),
@@ -149,7 +150,10 @@ public sealed class ImageDataSource : IShardableDataSource
             catch (ImageDecodeException e) when (Options.SkipUnreadable)
             {
                 lastError = e;
-                if (Interlocked.Increment(ref _skipped) <= 100) _skippedFiles.Enqueue($"{e.FilePath}: {e.Problem}");
+                Interlocked.Increment(ref _skipped);
+                // Each file once, however many epochs skip it (the first 100).
+                var entry = $"{e.FilePath}: {e.Problem}";
+                if (_skippedFiles.Count < 100 && _skippedFiles.TryAdd(entry, 0)) _skippedOrder.Enqueue(entry);
                 continue;
             }
             labels[kept++] = sample.Label;

@@ -6,13 +6,27 @@ using static TorchSharp.torch;
 
 namespace NfNet.Training;
 
-/// <summary>Top-1, top-5 and summed cross-entropy of a classifier over a data source, in eval mode without gradients
-/// (timm's <c>validate.py</c> numbers); the model's mode is restored afterwards, also when evaluation throws.</summary>
-internal static class ClassifierEvaluation
+/// <summary>Top-1, top-5 and cross-entropy of a classifier over a data source, in eval mode without gradients (timm's
+/// <c>validate.py</c> numbers); the model's mode is restored afterwards, also when evaluation throws.</summary>
+public static class ModelEvaluation
 {
+    /// <summary>Top-1/top-5 accuracy and mean cross-entropy of <paramref name="model"/> on <paramref name="data"/>, in
+    /// batches of <paramref name="batchSize"/>, computed in <paramref name="precision"/>'s compute type (float32 logits).</summary>
+    /// <exception cref="ArgumentException">The data source is empty.</exception>
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, IDataSource data, int batchSize = 64,
+        PrecisionMode precision = PrecisionMode.Float32)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        var (top1, top5, loss, count) = Sums(model, data, batchSize, precision);
+        if (count == 0) throw new ArgumentException("the data source has no samples", nameof(data));
+        return new EvaluationResult(top1 / count, top5 / count, loss / count, count);
+    }
+
     /// <summary>The sums over <paramref name="data"/> in batches of <paramref name="batchSize"/>, computed in the compute
     /// type of <paramref name="precision"/> with float32 logits.</summary>
-    public static (double Top1, double Top5, double Loss, long Count) Sums(nn.Module<Tensor, Tensor> model, IDataSource data, int batchSize, PrecisionMode precision)
+    internal static (double Top1, double Top5, double Loss, long Count) Sums(nn.Module<Tensor, Tensor> model, IDataSource data, int batchSize, PrecisionMode precision)
     {
         var computeType = Precision.ComputeType(precision);
         var device = model.parameters().First().device;

@@ -1,0 +1,143 @@
+using System.ComponentModel;
+using NfNet.Cli.Runs;
+using Spectre.Console.Cli;
+
+namespace NfNet.Cli.Commands;
+
+/// <summary><c>nfnet train</c>'s options.</summary>
+public sealed class TrainSettings : CliSettings
+{
+    [CommandOption("--data <DIR>")]
+    [Description("Fashion-MNIST's IDX files (default: Debian's /usr/share/datasets/fashion-mnist); the default data")]
+    public string? Data { get; init; }
+
+    [CommandOption("--images <DIR>")]
+    [Description("An image folder: DIR/train and DIR/val (or DIR/test), one subfolder per class")]
+    public string? Images { get; init; }
+
+    [CommandOption("--list <FILE>")]
+    [Description("A list file of path,label lines for training (with --val-list)")]
+    public string? List { get; init; }
+
+    [CommandOption("--val-list <FILE>")]
+    [Description("The list file to evaluate on (with --list)")]
+    public string? ValList { get; init; }
+
+    [CommandOption("-m|--model <NAME>")]
+    [Description("Any registry model (image data only); default: the demo's small NFNet")]
+    public string? Model { get; init; }
+
+    [CommandOption("-p|--pretrained <FILE|ID>")]
+    [Description("Start from timm safetensors, an NfNet.NET checkpoint, or published weights (hf-hub:ORG/NAME; the classifier is reset for your classes)")]
+    public string? Pretrained { get; init; }
+
+    [CommandOption("--freeze-backbone")]
+    [Description("Train the classifier only (linear probing)")]
+    public bool FreezeBackbone { get; init; }
+
+    [CommandOption("--width <N>")]
+    [Description("Width of the demo NFNet's first stage (widths N, 2N, 3N, 4N)")]
+    public int? Width { get; init; }
+
+    [CommandOption("--epochs <N>")]
+    [DefaultValue(20)]
+    public int Epochs { get; init; } = 20;
+
+    [CommandOption("--batch <N>")]
+    [Description("Global batch size (split across ranks with --distributed)")]
+    [DefaultValue(256)]
+    public int Batch { get; init; } = 256;
+
+    [CommandOption("--seed <N>")]
+    [DefaultValue(0)]
+    public int Seed { get; init; }
+
+    [CommandOption("--limit <N>")]
+    [Description("Train on the first N Fashion-MNIST images (--data only)")]
+    public long? Limit { get; init; }
+
+    [CommandOption("--lr <LR>")]
+    [Description("Peak learning rate (default 0.2 × batch/256, or 0.02 × batch/256 when fine-tuning)")]
+    public double? LearningRate { get; init; }
+
+    [CommandOption("--resolution <PX>")]
+    [Description("Image size (image data only; default 32)")]
+    public int? Resolution { get; init; }
+
+    [CommandOption("--channels <1|3>")]
+    [Description("Input channels (image data only; default 1 for the demo NFNet, 3 for a registry model)")]
+    public int? Channels { get; init; }
+
+    [CommandOption("--augment <RECIPE>")]
+    [Description("paper (random-resized crop, flip, the model's RandAugment) or pad-crop (the Fashion-MNIST recipe); image data only")]
+    public string? Augment { get; init; }
+
+    [CommandOption("--workers <N>")]
+    [Description("Image decoding threads (image data only)")]
+    public int? Workers { get; init; }
+
+    [CommandOption("--skip-unreadable")]
+    [Description("Count and skip damaged image files instead of stopping at the first")]
+    public bool SkipUnreadable { get; init; }
+
+    [CommandOption("--fp32")]
+    [Description("Train in float32 instead of mixed bf16")]
+    public bool Fp32 { get; init; }
+
+    [CommandOption("-o|--out <DIR>")]
+    [Description("Where the checkpoint, metrics.csv and plots go")]
+    [DefaultValue("nfnet-demo-output")]
+    public string Out { get; init; } = "nfnet-demo-output";
+
+    [CommandOption("--resume")]
+    [Description("Continue from the newest valid checkpoint in --out (same options), exactly as if the run had not stopped")]
+    public bool Resume { get; init; }
+
+    [CommandOption("--checkpoint-every <STEPS>")]
+    [Description("Also write a checkpoint every STEPS steps (one is written after every epoch)")]
+    [DefaultValue(0)]
+    public int CheckpointEvery { get; init; }
+
+    [CommandOption("--keep <N>")]
+    [Description("Keep the newest N checkpoints, so that a damaged newest one falls back to the next")]
+    [DefaultValue(2)]
+    public int Keep { get; init; } = 2;
+
+    [CommandOption("--distributed")]
+    [Description("Data-parallel on the ranks mpirun started (mpirun -np 4 nfnet train --distributed …); rank 0 prints and writes")]
+    public bool Distributed { get; init; }
+
+    public bool ImageData => Images is not null || List is not null;
+
+    public override Spectre.Console.ValidationResult Validate()
+    {
+        string? Fail()
+        {
+            if (Images is not null && (List is not null || ValList is not null)) return "give --images or --list, not both";
+            if ((List is null) != (ValList is null)) return "--list and --val-list go together";
+            if (Data is not null && ImageData) return "--data (Fashion-MNIST) and --images/--list are different data: give one";
+            if (!ImageData)
+            {
+                foreach (var (set, name) in new[] { (Model is not null, "--model"), (Pretrained is not null, "--pretrained"), (FreezeBackbone, "--freeze-backbone"),
+                             (Resolution is not null, "--resolution"), (Channels is not null, "--channels"), (Augment is not null, "--augment"),
+                             (Workers is not null, "--workers"), (SkipUnreadable, "--skip-unreadable"), (LearningRate is not null, "--lr") })
+                    if (set) return $"{name} applies to image data (--images or --list), not to Fashion-MNIST's IDX files";
+            }
+            else if (Limit is not null) return "--limit applies to Fashion-MNIST (--data) only; an image folder trains on all its files";
+            if (Model is not null && Width is not null) return "--width sizes the demo NFNet; it does not apply with --model";
+            if (Epochs <= 0 || Batch <= 0 || Keep < 1 || CheckpointEvery < 0) return "--epochs, --batch and --keep must be positive, --checkpoint-every >= 0";
+            if (Augment is not (null or "paper" or "pad-crop")) return $"--augment must be paper or pad-crop, got '{Augment}'";
+            if (Channels is not (null or 1 or 3)) return $"--channels must be 1 or 3, got {Channels}";
+            return null;
+        }
+        return Fail() is { } message ? Spectre.Console.ValidationResult.Error(message) : Spectre.Console.ValidationResult.Success();
+    }
+}
+
+/// <summary><c>nfnet train</c>: timm's <c>train.py</c> — Fashion-MNIST, an image folder or a list file, any registry
+/// model, the paper's recipe, checkpoints and resume, metrics and plots, under mpirun with --distributed.</summary>
+public sealed class TrainCommand : Command<TrainSettings>
+{
+    public override int Execute(CommandContext context, TrainSettings settings, CancellationToken cancellationToken) =>
+        settings.ImageData ? ImageTraining.Run(settings) : FashionMnistTraining.Run(settings);
+}

@@ -1,0 +1,3 @@
+using NfNet.Cli;
+
+return CliApp.Run(args);

@@ -10,8 +10,18 @@ var rest = args.Where(a => a != "--quick").ToArray();
 // Millisecond-to-second steps: the Monitoring strategy (no pilot stage) with 4 warm-up and 8 measured iterations. The
 // native heap grows over the first 3–4 training steps (fresh pages fault in: 750 → 520 ms for F0 in bf16), so fewer
 // warm-ups would time that growth instead of the steady state.
-IConfig config = DefaultConfig.Instance.AddJob(Job.Default.WithStrategy(BenchmarkDotNet.Engines.RunStrategy.Monitoring)
-    .WithWarmupCount(4).WithIterationCount(8).WithId("monitoring"));
+var job = Job.Default.WithStrategy(BenchmarkDotNet.Engines.RunStrategy.Monitoring).WithWarmupCount(4).WithIterationCount(8);
+IConfig config = DefaultConfig.Instance.AddJob(job.WithId("monitoring"));
+// Side by side: NFNET_BENCH_BASELINE_SRC=<another checkout>/src adds a job built against that checkout's library (an
+// MSBuild property of the project), so one run times both builds, case by case, on the same machine state.
+if (Environment.GetEnvironmentVariable("NFNET_BENCH_BASELINE_SRC") is { Length: > 0 } baseline)
+{
+    if (!File.Exists(Path.Combine(baseline, "NfNet.Core", "NfNet.Core.csproj")))
+        throw new ArgumentException($"NFNET_BENCH_BASELINE_SRC: '{baseline}' has no NfNet.Core/NfNet.Core.csproj (give a checkout's src folder)");
+    config = DefaultConfig.Instance
+        .AddJob(job.WithId("this"))
+        .AddJob(job.WithArguments(new[] { new MsBuildArgument($"/p:NfNetSource={Path.GetFullPath(baseline)}") }).WithId("side-by-side").AsBaseline());
+}
 if (quick)
 {
     // One short iteration of every case at a tiny size: proves the benchmarks run, measures nothing.

@@ -56,6 +56,7 @@ public class TrainingStepBenchmark
         _images = randn(batch, 3, res, res).to(NfNet.Devices.Precision.ComputeType(Precision)).to(device);
         _labels = randint(0, 1000, new long[] { batch }).to(device);
         _optimizer = NFNetRecipe.CreateSgdAgc(_model, NFNetRecipe.LearningRateForBatch(batch));
+        Console.WriteLine($"// library: {typeof(ImageClassifier).Assembly.Location}");
         Console.WriteLine($"// {variant} on {device.type} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image forward");
     }
 

@@ -182,13 +182,13 @@ internal static unsafe class FusedCpuAgcSgd
         {
             var vw = Vector256.Load(w + i);
             var vg = Vector256.Load(g + i);
-            var (w0, w1) = Widen(vw);
-            var (g0, g1) = Widen(vg);
+            var (w0, w1) = BFloat16Bits.Widen(vw);
+            var (g0, g1) = BFloat16Bits.Widen(vg);
             sw += w0 * w0 + w1 * w1;
             sg += g0 * g0 + g1 * g1;
         }
         double ww = Vector256.Sum(sw), gg = Vector256.Sum(sg);
-        for (; i < n; i++) { double a = ToFloat(w[i]), b = ToFloat(g[i]); ww += a * a; gg += b * b; }
+        for (; i < n; i++) { double a = BFloat16Bits.ToFloat(w[i]), b = BFloat16Bits.ToFloat(g[i]); ww += a * a; gg += b * b; }
         return (ww, gg);
     }
 
@@ -219,21 +219,21 @@ internal static unsafe class FusedCpuAgcSgd
         if (b is not null)
             for (; i + 16 <= n; i += 16)
             {
-                var (w0, w1) = Widen(Vector256.Load(w + i));
-                var (g0, g1) = Widen(Vector256.Load(g + i));
-                var (b0, b1) = Widen(Vector256.Load(b + i));
+                var (w0, w1) = BFloat16Bits.Widen(Vector256.Load(w + i));
+                var (g0, g1) = BFloat16Bits.Widen(Vector256.Load(g + i));
+                var (b0, b1) = BFloat16Bits.Widen(Vector256.Load(b + i));
                 var (ng0, nb0, nw0) = Step(w0, g0, b0, f, k);
                 var (ng1, nb1, nw1) = Step(w1, g1, b1, f, k);
-                Narrow(ng0, ng1).Store(g + i);
-                Narrow(nb0, nb1).Store(b + i);
-                Narrow(nw0, nw1).Store(w + i);
+                BFloat16Bits.Narrow(ng0, ng1).Store(g + i);
+                BFloat16Bits.Narrow(nb0, nb1).Store(b + i);
+                BFloat16Bits.Narrow(nw0, nw1).Store(w + i);
             }
         for (; i < n; i++)
         {
-            var (ng, nb, nw) = Step(ToFloat(w[i]), ToFloat(g[i]), b is null ? 0f : ToFloat(b[i]), f, k);
-            g[i] = ToBFloat16(ng);
-            if (b is not null) b[i] = ToBFloat16(nb);
-            w[i] = ToBFloat16(nw);
+            var (ng, nb, nw) = Step(BFloat16Bits.ToFloat(w[i]), BFloat16Bits.ToFloat(g[i]), b is null ? 0f : BFloat16Bits.ToFloat(b[i]), f, k);
+            g[i] = BFloat16Bits.FromFloat(ng);
+            if (b is not null) b[i] = BFloat16Bits.FromFloat(nb);
+            w[i] = BFloat16Bits.FromFloat(nw);
         }
     }
 
@@ -254,25 +254,5 @@ internal static unsafe class FusedCpuAgcSgd
         var nb = b * k.M + ng;
         var update = k.Nesterov ? ng + nb * k.M : nb;
         return (ng, nb, w - update * k.Lr);
-    }
-
-    private static float ToFloat(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
-
-    private static ushort ToBFloat16(float value)
-    {
-        var bits = (uint)BitConverter.SingleToInt32Bits(value);
-        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40); // stays a (quiet) NaN
-        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-    }
-
-    private static (Vector256<float>, Vector256<float>) Widen(Vector256<ushort> v) =>
-        (Vector256.ShiftLeft(Vector256.WidenLower(v), 16).AsSingle(), Vector256.ShiftLeft(Vector256.WidenUpper(v), 16).AsSingle());
-
-    // Round to nearest even, as libtorch's float → bf16 conversion does (finite values; NaN cannot reach here).
-    private static Vector256<ushort> Narrow(Vector256<float> lo, Vector256<float> hi)
-    {
-        static Vector256<uint> Round(Vector256<uint> x) =>
-            Vector256.ShiftRightLogical(x + Vector256.Create(0x7FFFu) + (Vector256.ShiftRightLogical(x, 16) & Vector256.Create(1u)), 16);
-        return Vector256.Narrow(Round(lo.AsUInt32()), Round(hi.AsUInt32()));
     }
 }

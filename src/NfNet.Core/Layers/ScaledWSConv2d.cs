@@ -159,33 +159,28 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     /// </summary>
     /// <param name="inputScale">A constant factor of the input (an activation's gamma, a block's beta).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="inputScale"/> is NaN or infinite.</exception>
-    public Tensor StandardizedWeight(double inputScale)
-    {
-        if (!double.IsFinite(inputScale))
-            throw new ArgumentOutOfRangeException(nameof(inputScale), inputScale, "the input scale must be a finite number");
-        var o = OutChannels;
-        var factor = Gamma * inputScale;
-        if (Standardization == WeightStandardization.Timm)
-        {
-            // timm's trick: batch-norm over a [1, O, fan_in] view computes per-unit mean and biased variance in one op.
-            using var g = gain.Times(factor / Math.Sqrt(FanIn)).reshape(o);
-            using var flat = weight.reshape(1, o, -1);
-            using var normed = nn.functional.batch_norm(flat, null, null, g, null, training: true, momentum: 0.0, eps: Eps);
-            return normed.reshape(weight.shape);
-        }
-        else
-        {
-            var dims = new long[] { 1, 2, 3 };
-            using var mean = weight.mean(dims, keepdim: true);
-            using var variance = weight.var(dims, unbiased: false, keepdim: true);
-            using var eps = Eps.ToScalar();
-            using var scaled = variance.Times(FanIn).clamp_min(eps).rsqrt_();
-            using var centered = weight - mean;
-            using var gscale = scaled * gain;
-            if (factor != 1.0) gscale.TimesInPlace(factor); // [O, 1, 1, 1]: folded before the weight-sized multiply
-            return centered * gscale;
-        }
-    }
+    public Tensor StandardizedWeight(double inputScale) => Standardized(weight.dtype, inputScale);
+
+    /// <summary>
+    /// Standardize with the fused CPU kernels (<see cref="FusedWeightStandardization"/>: two passes over the weight
+    /// forward and two backward, and in mixed precision the bf16 weight written directly) where they apply: float32
+    /// weights on an x64 CPU with AVX2, computing in float32 or bf16 (bf16 weights keep libtorch's batch-norm, measured
+    /// as fast). Default true; false when
+    /// <see cref="PlatformSwitches.DisableFusedWeightStandardization"/> is on. Off, or where the kernels do not apply
+    /// (CUDA, other dtypes), the weight is standardized by libtorch operations; both give the same values to float32
+    /// rounding.
+    /// </summary>
+    public bool UseFusedStandardization { get; set; } = !PlatformSwitches.DisableFusedWeightStandardization.IsOn;
+
+    /// <summary>
+    /// Null when a forward computing in <paramref name="computeType"/> (default: the weight's dtype) standardizes with
+    /// the fused kernels, else why not: <see cref="UseFusedStandardization"/> is off, the CPU lacks AVX2, the weights
+    /// are not contiguous float32 CPU tensors (bf16 weights keep libtorch's batch-norm, measured as fast), or the
+    /// compute dtype is neither float32 nor bf16.
+    /// </summary>
+    public string? FusedStandardizationIneligibility(ScalarType? computeType = null) =>
+        UseFusedStandardization ? FusedWeightStandardization.DefaultIneligibility(weight, gain, computeType ?? weight.dtype)
+            : $"{nameof(UseFusedStandardization)} is false";
 
     /// <summary>The convolution of <paramref name="input"/> (times the scale a <see cref="call(Tensor, double)"/> passed).</summary>
     public override Tensor forward(Tensor input) => forward(input, FoldedInputScale.For(this));
@@ -285,9 +280,15 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
 
     private Tensor Standardized(ScalarType computeType, double inputScale)
     {
-        var w = StandardizedWeight(inputScale);
-        // Mixed precision: the weight is standardized in the parameters' precision, then computed in the input's.
-        return Precision.Match(w, computeType);
+        if (!double.IsFinite(inputScale))
+            throw new ArgumentOutOfRangeException(nameof(inputScale), inputScale, "the input scale must be a finite number");
+        var formula = new StandardizationFormula(Standardization, Eps, Gamma * inputScale);
+        if (UseFusedStandardization && FusedWeightStandardization.DefaultIneligibility(weight, gain, computeType) is null)
+            return FusedWeightStandardization.Standardize(weight, gain, formula, computeType);
+        // Mixed precision without the fused kernels: standardized in the parameters' precision, then cast.
+        var w = formula.Standardize(weight, gain);
+        if (w.dtype == computeType) return w;
+        using (w) return w.to(computeType);
     }
 
     private Tensor CachedWeight(ScalarType computeType, double inputScale)

@@ -3,7 +3,7 @@ namespace NfNet.Platform;
 /// <summary>
 /// Every switch NfNet.NET reads from its host, in one table (<see cref="All"/>), each an <c>AppContext</c> switch with
 /// an environment variable (see <see cref="PlatformSwitch"/>). The per-object settings they set the defaults of
-/// (<c>ScaledWSConv2d.WeightCacheEnabled</c>, <c>AdaptiveGradientClipping.UseFusedCpuStep</c>,
+/// (<c>ScaledWSConv2d.WeightCacheEnabled</c> and <c>UseFusedStandardization</c>, <c>AdaptiveGradientClipping.UseFusedCpuStep</c>,
 /// <c>TrainerOptions.TuneNativeAllocator</c>) can still be changed on the object.
 /// </summary>
 public static class PlatformSwitches
@@ -28,6 +28,11 @@ public static class PlatformSwitches
     public static PlatformSwitch DisableFusedOptimizerStep { get; } = new("NfNet.Platform.DisableFusedOptimizerStep", "NFNET_DISABLE_FUSED_STEP", false,
         "AGC-SGD steps run as separate clipping, decay and SGD calls instead of the fused CPU step");
 
+    /// <summary>New <c>ScaledWSConv2d</c>s standardize their weights by libtorch operations instead of the fused CPU
+    /// kernels (their <c>UseFusedStandardization</c> starts false).</summary>
+    public static PlatformSwitch DisableFusedWeightStandardization { get; } = new("NfNet.Platform.DisableFusedWeightStandardization", "NFNET_DISABLE_FUSED_WS", false,
+        "weight-standardized convolutions standardize by libtorch operations (batch-norm over the weight) instead of the fused CPU kernels");
+
     /// <summary>Trainers tune the C runtime's allocator for tensors when created (<c>TrainerOptions.TuneNativeAllocator</c>
     /// defaults to true): a process-wide change the application opts into.</summary>
     public static PlatformSwitch TuneNativeAllocator { get; } = new("NfNet.Platform.TuneNativeAllocator", "NFNET_TUNE_NATIVE_ALLOCATOR", false,
@@ -36,6 +41,6 @@ public static class PlatformSwitches
     /// <summary>Every switch, in the order of the documentation's table.</summary>
     public static IReadOnlyList<PlatformSwitch> All { get; } = new[]
     {
-        DisableConvolutionWorkarounds, ShowNativeWarnings, DisableWeightCache, DisableFusedOptimizerStep, TuneNativeAllocator,
+        DisableConvolutionWorkarounds, ShowNativeWarnings, DisableWeightCache, DisableFusedWeightStandardization, DisableFusedOptimizerStep, TuneNativeAllocator,
     };
 }

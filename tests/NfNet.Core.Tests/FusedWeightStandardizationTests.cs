@@ -62,12 +62,8 @@ public sealed class FusedWeightStandardizationTests(ITestOutputHelper output)
         var (w64, gain64, probe) = Inputs(o, i, k, 1);
         using var _ = w64; using var __ = gain64; using var ___ = probe;
         var formula = FormulaOf(kind);
-        var reference = Run(w64, gain64, probe, formula, float64, fused: false);
-        using var w = w64.to(float32);
-        using var gain = gain64.to(float32);
-        using var exact = w.to(float64);
-        using var exactGain = gain.to(float64);
-        reference = Run(exact, exactGain, probe, formula, float64, fused: false); // the float32 inputs, exactly
+        var (w, gain, exact, exactGain) = Rounded(w64, gain64, float32);
+        var reference = Run(exact, exactGain, probe, formula, float64, fused: false); // the float32 inputs, exactly
         var before = FusedWeightStandardization.BackwardPasses;
         var fused = Run(w, gain, probe, formula, float32, fused: true);
         var plain = Run(w, gain, probe, formula, float32, fused: false);

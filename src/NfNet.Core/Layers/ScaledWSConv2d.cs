@@ -203,7 +203,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="inputScale"/> is NaN or infinite.</exception>
     public Tensor forward(Tensor input, double inputScale)
     {
-        // A non-finite scale is refused by StandardizedWeight, which every path reaches: no cache entry can hold one.
+        // A non-finite scale is refused by Standardized, which every path reaches: no cache entry can hold one.
         if (input.dim() != 4 || input.shape[1] != InChannels)
             throw new InvalidInputException(
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));

@@ -109,11 +109,14 @@ internal static unsafe class FusedCpuAgcSgd
     private static bool SameLayout(Tensor p, Tensor t) =>
         t.device_type == DeviceType.CPU && t.dtype == p.dtype && t.is_contiguous() && p.is_contiguous() && t.shape.SequenceEqual(p.shape);
 
-    // Units [u0, u1) of w, on as many threads as libtorch uses when the tensor is large.
+    // Units [u0, u1) of w, on as many threads as libtorch uses when the tensor is large (OpenMpTeam).
     private static void ForUnits(Work w, Action<long, long> body)
     {
         var threads = (int)Math.Min(Math.Max(1, get_num_threads()), w.Units);
         if (threads == 1 || w.Parameter.numel() < ParallelThreshold) { body(0, w.Units); return; }
+        // On libtorch's own threads where they can be reached: measured 8–12 ms a step faster than .NET's pool (F0, 128 px,
+        // batch 8), whose workers compete with the OpenMP workers still spinning after the backward pass.
+        if (OpenMpTeam.IsAvailable) { OpenMpTeam.For(w.Units, threads, (u0, u1) => body(u0, u1)); return; }
         Parallel.For(0, threads, t => body(w.Units * t / threads, w.Units * (t + 1) / threads));
     }
 

@@ -132,4 +132,41 @@ public sealed class FusedCpuAgcSgdTests
         decaying.step();
         Assert.False(decaying.LastStepWasFused); // SGD's own decay: its sequence, not the fused one
     }
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void LargeTensorsStepTheSameBitForBitOnLibtorchsTeamAndOnDotnetsPool(ScalarType dtype)
+    {
+        // 300 × 520 = 156,000 values: above the size from which the step splits units over threads.
+        Assert.True(NfNet.Platform.OpenMpTeam.IsAvailable, "libtorch's OpenMP runtime was not found");
+        (Tensor Weight, Tensor Grad, Tensor Buffer) Run(bool team)
+        {
+            manual_seed(5);
+            var p = new Parameter(randn(new long[] { 300, 520 }, dtype: ScalarType.Float64).to(dtype));
+            var sgd = optim.SGD(new[] { p }, 0.1, momentum: 0.9, nesterov: true);
+            var agc = new AdaptiveGradientClipping(sgd, new[] { ("p", p) }, 0.01, weightDecay: new CoupledWeightDecay(0.05, new[] { p }));
+            NfNet.Platform.OpenMpTeam.Enabled = team;
+            try
+            {
+                for (var step = 0; step < 2; step++)
+                {
+                    manual_seed(50 + step);
+                    p.grad = (randn(new long[] { 300, 520 }, dtype: ScalarType.Float64)
+                              * linspace(1e-4, 1.0, 300, dtype: ScalarType.Float64).reshape(300, 1)).to(dtype);
+                    agc.step();
+                    Assert.True(agc.LastStepWasFused);
+                }
+            }
+            finally { NfNet.Platform.OpenMpTeam.Enabled = true; }
+            var buffer = ((SGD.State)sgd.state_dict().State[0]).momentum_buffer!;
+            return (p.detach().clone(), p.grad!.clone(), buffer.clone());
+        }
+
+        var onTeam = Run(team: true);
+        var onPool = Run(team: false);
+        Assert.True(onTeam.Weight.allclose(onPool.Weight, rtol: 0, atol: 0), "weight");
+        Assert.True(onTeam.Grad.allclose(onPool.Grad, rtol: 0, atol: 0), "clipped gradient");
+        Assert.True(onTeam.Buffer.allclose(onPool.Buffer, rtol: 0, atol: 0), "momentum buffer");
+    }
 }

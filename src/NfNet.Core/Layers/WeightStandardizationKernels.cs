@@ -11,9 +11,11 @@ namespace NfNet.Layers;
 /// gradient. Sums are kept in float64, element arithmetic is float32, and every result is rounded once to its dtype.
 /// </summary>
 /// <remarks>
-/// Every row runs on the calling thread. Splitting the rows over .NET worker threads measured faster alone but slower in
-/// a training step (F0, 128 px, batch 8: 40–50 ms a step in float32 and bf16): libtorch's OpenMP workers keep spinning
-/// after each parallel region, and on a small machine the two pools take turns on the same cores.
+/// Large weights are split by rows over libtorch's OpenMP team (<see cref="OpenMpTeam"/>; each row's arithmetic is the
+/// same whichever thread runs it, so results do not depend on the split). Split over .NET worker threads instead, the
+/// kernels measured faster alone but 40–50 ms a step slower (F0, 128 px, batch 8): libtorch's OpenMP workers keep
+/// spinning after each parallel region, and on a small machine the two pools took turns on the same cores. Without the
+/// team every row runs on the calling thread.
 /// </remarks>
 internal static unsafe class WeightStandardizationKernels
 {
@@ -34,9 +36,13 @@ internal static unsafe class WeightStandardizationKernels
     /// values; the statistics are written to <paramref name="statistics"/>.
     /// </summary>
     public static void Forward<TW, TO>(IntPtr w, IntPtr gain, IntPtr output, long rows, long fan, StandardizationFormula formula,
-        RowStatistics statistics) where TW : struct, IElement where TO : struct, IElement
+        RowStatistics statistics) where TW : struct, IElement where TO : struct, IElement =>
+        OpenMpTeam.For(rows, Threads(rows, fan), (o0, o1) => ForwardRows<TW, TO>(w, gain, output, o0, o1, fan, formula, statistics));
+
+    private static void ForwardRows<TW, TO>(IntPtr w, IntPtr gain, IntPtr output, long o0, long o1, long fan,
+        StandardizationFormula formula, RowStatistics statistics) where TW : struct, IElement where TO : struct, IElement
     {
-        for (var o = 0L; o < rows; o++)
+        for (var o = o0; o < o1; o++)
         {
             var start = o * fan;
             var (mean, variance) = Moments<TW>((void*)w, start, fan);
@@ -55,9 +61,13 @@ internal static unsafe class WeightStandardizationKernels
     /// under its floor).
     /// </summary>
     public static void Backward<TG, TW>(IntPtr g, IntPtr w, IntPtr gain, IntPtr dw, IntPtr dgain, long rows, long fan,
+        RowStatistics statistics) where TG : struct, IElement where TW : struct, IElement =>
+        OpenMpTeam.For(rows, Threads(rows, fan), (o0, o1) => BackwardRows<TG, TW>(g, w, gain, dw, dgain, o0, o1, fan, statistics));
+
+    private static void BackwardRows<TG, TW>(IntPtr g, IntPtr w, IntPtr gain, IntPtr dw, IntPtr dgain, long o0, long o1, long fan,
         RowStatistics statistics) where TG : struct, IElement where TW : struct, IElement
     {
-        for (var o = 0L; o < rows; o++)
+        for (var o = o0; o < o1; o++)
         {
             var start = o * fan;
             var mean = Split(statistics.Mean[o]);
@@ -69,6 +79,12 @@ internal static unsafe class WeightStandardizationKernels
             GradientOfWeight<TG, TW>((void*)g, (void*)w, (void*)dw, start, fan, mean, (float)a, (float)b, (float)(-a * sumG / fan));
         }
     }
+
+    // Below this many values a weight is standardized on the calling thread (a team's start costs microseconds).
+    private const long ParallelThreshold = 1 << 16;
+
+    private static int Threads(long rows, long fan) =>
+        rows * fan < ParallelThreshold ? 1 : Math.Max(1, TorchSharp.torch.get_num_threads());
 
     // The mean as a float32 pair (hi + lo): (x − hi) − lo centres a value with one rounding of the small result. With
     // the mean rounded to float32 alone, a unit whose spread is small against its mean (DeepMind's floor) would lose

@@ -33,6 +33,11 @@ public static class PlatformSwitches
     public static PlatformSwitch DisableFusedWeightStandardization { get; } = new("NfNet.Platform.DisableFusedWeightStandardization", "NFNET_DISABLE_FUSED_WS", false,
         "weight-standardized convolutions standardize by libtorch operations (batch-norm over the weight) instead of the fused CPU kernels");
 
+    /// <summary>The library's own CPU kernels (fused weight standardization, the fused optimizer step) run on the calling
+    /// thread and .NET's thread pool instead of libtorch's OpenMP team.</summary>
+    public static PlatformSwitch DisableOpenMpTeam { get; } = new("NfNet.Platform.DisableOpenMpTeam", "NFNET_DISABLE_OPENMP_TEAM", false,
+        "the library's own CPU kernels (fused weight standardization, fused optimizer step) run on the calling thread and .NET's thread pool instead of libtorch's OpenMP threads");
+
     /// <summary>Trainers tune the C runtime's allocator for tensors when created (<c>TrainerOptions.TuneNativeAllocator</c>
     /// defaults to true): a process-wide change the application opts into.</summary>
     public static PlatformSwitch TuneNativeAllocator { get; } = new("NfNet.Platform.TuneNativeAllocator", "NFNET_TUNE_NATIVE_ALLOCATOR", false,
@@ -41,6 +46,6 @@ public static class PlatformSwitches
     /// <summary>Every switch, in the order of the documentation's table.</summary>
     public static IReadOnlyList<PlatformSwitch> All { get; } = new[]
     {
-        DisableConvolutionWorkarounds, ShowNativeWarnings, DisableWeightCache, DisableFusedWeightStandardization, DisableFusedOptimizerStep, TuneNativeAllocator,
+        DisableConvolutionWorkarounds, ShowNativeWarnings, DisableWeightCache, DisableFusedWeightStandardization, DisableFusedOptimizerStep, DisableOpenMpTeam, TuneNativeAllocator,
     };
 }

@@ -67,8 +67,10 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
 
     /// <summary>
     /// <see cref="Ineligibility"/> plus the library's default policy: bf16 weights (pure bf16 training) stay on
-    /// libtorch, whose bf16 batch-norm runs on all its threads and measured as fast as the single-threaded kernels in a
-    /// whole training step, while the kernels made float32 and mixed-precision steps faster (benchmarks/README.md).
+    /// libtorch, whose bf16 batch-norm measured as fast as the kernels in whole training steps (alternated in one
+    /// process, with the kernels on libtorch's OpenMP team too: 451 against 448 ms at 128 px, batch 8, 3,029 against
+    /// 3,047 ms at 192 px, batch 32), while the kernels made float32 and mixed-precision steps faster
+    /// (benchmarks/README.md).
     /// </summary>
     public static string? DefaultIneligibility(Tensor weight, Tensor gain, ScalarType outputType) =>
         Ineligibility(weight, gain, outputType)

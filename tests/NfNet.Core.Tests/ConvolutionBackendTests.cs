@@ -22,6 +22,7 @@ public sealed class ConvolutionBackendTests
         { 768, 1536, 1, 8, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.PointwiseAsMatmul) },     // bf16 1×1 on 8×8
         { 768, 1536, 1, 16, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.Native) },               // 16×16 is faster as a conv
         { 768, 1536, 1, 8, One, ScalarType.Float32, 1, nameof(ConvStrategy.Native) },                 // float32 keeps the conv
+        { 1536, 768, 1, 1, One, ScalarType.Float32, 1, nameof(ConvStrategy.PointwiseAsMatmul) },      // but not on one pixel (SE)
         { 256, 256, 3, 8, One, ScalarType.Float32, 2, nameof(ConvStrategy.Native) },                  // 128 per group
         { 256, 256, 3, 8, One, ScalarType.Float32, 16, nameof(ConvStrategy.NarrowChannelVerified) },  // 16 per group
     };

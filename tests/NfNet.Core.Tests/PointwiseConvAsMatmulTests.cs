@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace NfNet.Tests;
 
-/// <summary>bf16 1×1 convolutions on small maps run as a batched matrix product, matching float64, only where the rule says.</summary>
+/// <summary>bf16 1×1 convolutions on small maps, and float32 ones on a single pixel, run as a matrix product, matching
+/// float64, only where the rule says.</summary>
 public sealed class PointwiseConvAsMatmulTests
 {
     private static double Relative(Tensor approx, Tensor exact) => NarrowConvTests.Relative(approx, exact);
@@ -45,8 +46,40 @@ public sealed class PointwiseConvAsMatmulTests
         Assert.True(Relative(conv.Gain.grad!, reference.Gain.grad!) < 0.05, "gain gradient off");
     }
 
+    [Theory]
+    [InlineData(64, 128, 2)]
+    [InlineData(1536, 768, 8)]   // F0's first Squeeze-Excite FC at batch 8
+    [InlineData(768, 1536, 3)]   // and its second
+    public void Float32OnOnePixelIsTheFloat64ConvolutionForwardAndBackward(long cin, long cout, long batch)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(cin + 7 * batch);
+        long[] one = { 1, 1 }, zero = { 0, 0 };
+        var x64 = randn(batch, cin, 1, 1, dtype: ScalarType.Float64);
+        var w64 = randn(cout, cin, 1, 1, dtype: ScalarType.Float64) / Math.Sqrt(cin);
+        var b64 = randn(cout, dtype: ScalarType.Float64);
+        // The reference: libtorch's float64 convolution (not oneDNN's) of the values float32 holds.
+        Tensor Leaf(Tensor t, ScalarType dtype) => t.to(ScalarType.Float32).to(dtype).requires_grad_();
+        var (xr, wr, br) = (Leaf(x64, ScalarType.Float64), Leaf(w64, ScalarType.Float64), Leaf(b64, ScalarType.Float64));
+        var yr = nn.functional.conv2d(xr, wr, br);
+        var gy = randn_like(yr).to(ScalarType.Float32);
+        yr.backward(new[] { gy.to(ScalarType.Float64) });
+
+        var (x, w, b) = (Leaf(x64, ScalarType.Float32), Leaf(w64, ScalarType.Float32), Leaf(b64, ScalarType.Float32));
+        Assert.Equal(ConvStrategy.PointwiseAsMatmul, ConvolutionBackend.StrategyFor(x, w, one, zero, 1));
+        var y = ConvolutionBackend.Conv2d(x, w, b, one, zero, one, 1);
+        Assert.Equal(new[] { batch, cout, 1L, 1L }, y.shape);
+        Assert.Equal(ScalarType.Float32, y.dtype);
+        y.backward(new[] { gy });
+        // float32 rounding of sums over up to 1536 products (about 1e-6 here); a wrong product is off by order 1.
+        Assert.True(Relative(y, yr) < 1e-5, $"forward off by {Relative(y, yr):E2}");
+        Assert.True(Relative(x.grad!, xr.grad!) < 1e-5, $"input gradient off by {Relative(x.grad!, xr.grad!):E2}");
+        Assert.True(Relative(w.grad!, wr.grad!) < 1e-5, $"weight gradient off by {Relative(w.grad!, wr.grad!):E2}");
+        Assert.True(Relative(b.grad!, br.grad!) < 1e-5, $"bias gradient off by {Relative(b.grad!, br.grad!):E2}");
+    }
+
     [Fact]
-    public void AppliesOnlyToWideUngroupedStrideOneBf16PointwiseConvsOnSmallMaps()
+    public void AppliesOnlyToWideUngroupedStrideOnePointwiseConvsOnSmallBf16MapsOrOneFloat32Pixel()
     {
         long[] one = { 1, 1 }, zero = { 0, 0 };
         using var w = zeros(128, 64, 1, 1, dtype: ScalarType.BFloat16);
@@ -58,6 +91,16 @@ public sealed class PointwiseConvAsMatmulTests
         using var fp32 = zeros(2, 64, 8, 8);                                           // float32 keeps the convolution
         using var w32 = zeros(128, 64, 1, 1);
         Assert.False(PointwiseConvAsMatmul.Applies(fp32, w32, one, zero, 1));
+        using var fp32Pixel = zeros(2, 64, 1, 1);                                      // but for a single pixel
+        Assert.True(PointwiseConvAsMatmul.Applies(fp32Pixel, w32, one, zero, 1));
+        using var fp32Column = zeros(2, 64, 2, 1);
+        Assert.False(PointwiseConvAsMatmul.Applies(fp32Column, w32, one, zero, 1));
+        using var fp64Pixel = zeros(2, 64, 1, 1, dtype: ScalarType.Float64);           // float64 is never rerouted
+        using var w64 = zeros(128, 64, 1, 1, dtype: ScalarType.Float64);
+        Assert.False(PointwiseConvAsMatmul.Applies(fp64Pixel, w64, one, zero, 1));
+        using var narrow32 = zeros(24, 64, 1, 1);                                      // narrow: the guard's paths
+        Assert.False(PointwiseConvAsMatmul.Applies(fp32Pixel, narrow32, one, zero, 1));
+        Assert.False(PointwiseConvAsMatmul.Applies(fp32Pixel, w, one, zero, 1));      // mixed dtypes: libtorch decides
         Assert.False(PointwiseConvAsMatmul.Applies(small, w, new long[] { 2, 2 }, zero, 1));
         Assert.False(PointwiseConvAsMatmul.Applies(small, w, one, new long[] { 1, 1 }, 1));
         using var grouped = zeros(128, 32, 1, 1, dtype: ScalarType.BFloat16);

@@ -15,7 +15,8 @@ internal enum ConvStrategy
     /// <summary>A strided 1×1 convolution without padding as a subsample and a stride-1 convolution (avoids a libtorch
     /// crash; fewer multiply-adds).</summary>
     Strided1x1,
-    /// <summary>A bf16 1×1 convolution on a small map as a matrix product (<see cref="PointwiseConvAsMatmul"/>; speed).</summary>
+    /// <summary>A bf16 1×1 convolution on a small map, or a float32 one on a single pixel, as a matrix product
+    /// (<see cref="PointwiseConvAsMatmul"/>; speed).</summary>
     PointwiseAsMatmul,
 }
 
@@ -31,8 +32,8 @@ internal enum ConvStrategy
 /// intermittently, in float32 and bf16 (related upstream: pytorch/pytorch#163347) → <see cref="ConvStrategy.NarrowChannelVerified"/>;</item>
 /// <item>the backward pass of some strided 1×1 convolutions dies with SIGFPE (512 → 1024 at stride 2 on 8×8, float32)
 /// → <see cref="ConvStrategy.Strided1x1"/>;</item>
-/// <item>bf16 1×1 convolutions on maps of at most 12×12 run at about half the rate of the same matrix product
-/// → <see cref="ConvStrategy.PointwiseAsMatmul"/>.</item>
+/// <item>bf16 1×1 convolutions on maps of at most 12×12 run at about half the rate of the same matrix product, and
+/// float32 ones on a single pixel (the Squeeze-Excite FCs) at about 60 % → <see cref="ConvStrategy.PointwiseAsMatmul"/>.</item>
 /// </list>
 /// <para>Switch them all off with the <c>AppContext</c> switch <see cref="DisableSwitch"/> (in code, or
 /// <c>&lt;RuntimeHostConfigurationOption&gt;</c> in a project) or the environment variable <see cref="DisableVariable"/>=1,

@@ -9,7 +9,7 @@ namespace NfNet.Platform;
 public static class PlatformSwitches
 {
     /// <summary>Runs every convolution natively, without the CPU workarounds for this libtorch's oneDNN defects
-    /// (<c>ConvolutionBackend</c>: narrow-channel verification, strided 1×1, bf16 pointwise as matmul).</summary>
+    /// (<c>ConvolutionBackend</c>: narrow-channel verification, strided 1×1, pointwise as matmul).</summary>
     public static PlatformSwitch DisableConvolutionWorkarounds { get; } = new("NfNet.Convolution.DisableWorkarounds", "NFNET_DISABLE_CONV_WORKAROUNDS", false,
         "every convolution runs natively, without the CPU oneDNN workarounds (on a libtorch without the defects, or to measure them)", ReadOnce: true);
 

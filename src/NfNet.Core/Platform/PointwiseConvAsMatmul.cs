@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 namespace NfNet.Platform;
 
 /// <summary>
-/// The pointwise-as-matmul strategy of <see cref="ConvolutionBackend"/> (a speed path, not a fix): computes a bf16 1×1 convolution on a small feature map as a batched matrix product, which libtorch 2.10's CPU backend
-/// runs faster than its convolution kernels there.
+/// The pointwise-as-matmul strategy of <see cref="ConvolutionBackend"/> (a speed path, not a fix): computes a bf16 1×1
+/// convolution on a small feature map, or a float32 one on a single pixel, as a matrix product, which libtorch 2.10's
+/// CPU backend runs faster than its convolution kernels there.
 /// </summary>
 /// <remarks>
 /// <para>A 1×1, stride-1, ungrouped convolution of <c>x</c> [N, C, H, W] with <c>w</c> [O, C, 1, 1] is
@@ -15,21 +16,33 @@ namespace NfNet.Platform;
 /// <para>Measured on the 2-core AVX-512-BF16 machine of <c>benchmarks/README.md</c> (forward + backward, bf16,
 /// 768 ↔ 1536 channels): at 4×4 to 12×12 the product ran at 410–560 GFLOP/s against the convolution's 220–440, at batch 8
 /// and 32 alike; at 16×16 the convolution was 2–15 % faster. In float32 the product (MKL) ran at half the
-/// convolution's rate everywhere, so float32 keeps the convolution. Narrow channels (below 64, or not multiples of 16)
-/// are left to <see cref="NarrowChannelConvolution"/>'s verified paths.</para>
+/// convolution's rate on every map but one: a single pixel, the Squeeze-Excite FCs on the pooled [N, C, 1, 1] input,
+/// where the convolution is a product of [N, C] with the weight and oneDNN's kernel is the slower one (F0's two SE FCs,
+/// 1536 → 768 → 1536, forward + backward: 4.4 ms as convolutions, 2.7 ms as the product at batch 8; 9.9 and 4.9 ms at
+/// batch 32). So float32 takes the product only there. Narrow channels (below 64, or not multiples of 16) are left to
+/// <see cref="NarrowChannelConvolution"/>'s verified paths.</para>
 /// </remarks>
 internal static class PointwiseConvAsMatmul
 {
-    /// <summary>Largest H·W the product is used for (12×12, the largest size measured faster).</summary>
+    /// <summary>Largest H·W the product is used for in bf16 (12×12, the largest size measured faster).</summary>
     internal const long MaxPixels = 144;
 
     /// <summary>Whether this convolution takes the matrix-product path.</summary>
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long groups) =>
-        input.device_type == DeviceType.CPU && input.dtype == ScalarType.BFloat16 && weight.dtype == ScalarType.BFloat16 &&
+        input.device_type == DeviceType.CPU && weight.dtype == input.dtype &&
+        input.shape[2] * input.shape[3] <= MaxPixelsFor(input.dtype) &&
         groups == 1 && weight.shape[2] == 1 && weight.shape[3] == 1 &&
         stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 &&
-        input.shape[2] * input.shape[3] <= MaxPixels &&
         NarrowChannelConvolution.IsTrustedWidth(weight.shape[0]) && NarrowChannelConvolution.IsTrustedWidth(weight.shape[1]);
+
+    /// <summary>Largest H·W the product is used for in <paramref name="dtype"/>: 12×12 in bf16, a single pixel in float32
+    /// (where MKL's product beats the convolution only as one matrix-matrix product over the batch), none otherwise.</summary>
+    internal static long MaxPixelsFor(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => MaxPixels,
+        ScalarType.Float32 => 1,
+        _ => 0,
+    };
 
     /// <summary>The convolution as <c>w[O, C] · x[N, C, H·W]</c> (plus the bias), shaped [N, O, H, W].</summary>
     internal static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias)

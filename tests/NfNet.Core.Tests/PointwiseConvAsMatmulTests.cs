@@ -56,7 +56,7 @@ public sealed class PointwiseConvAsMatmulTests
         manual_seed(cin + 7 * batch);
         long[] one = { 1, 1 }, zero = { 0, 0 };
         var x64 = randn(batch, cin, 1, 1, dtype: ScalarType.Float64);
-        var w64 = randn(cout, cin, 1, 1, dtype: ScalarType.Float64) / Math.Sqrt(cin);
+        var w64 = randn(cout, cin, 1, 1, dtype: ScalarType.Float64).DividedByInPlace(Math.Sqrt(cin)); // no implicit Scalar
         var b64 = randn(cout, dtype: ScalarType.Float64);
         // The reference: libtorch's float64 convolution (not oneDNN's) of the values float32 holds.
         Tensor Leaf(Tensor t, ScalarType dtype) => t.to(ScalarType.Float32).to(dtype).requires_grad_();

@@ -10,9 +10,10 @@ bash scripts/setup.sh
 results="$repo_root/artifacts/test-results"
 rm -rf "$results"
 status=0
-# --blame: if a test host crashes, the log names the test that was running and the results folder keeps the sequence.
+# --blame-crash: if a test host crashes, the log names the test that was running, and the results folder keeps the
+# sequence and a mini dump of the host (the runtime's createdump) to read the native stack from.
 tests_status=0
-dotnet test NfNet.sln -c Release --no-build --blame --logger "trx" --results-directory "$results" || tests_status=$?
+dotnet test NfNet.sln -c Release --no-build --blame-crash --blame-crash-dump-type mini --logger "trx" --results-directory "$results" || tests_status=$?
 status=$tests_status
 
 # No committed file may name a package registry's host: restores use the machine's configured sources.
@@ -53,7 +54,7 @@ PY
 )
 # A test host that crashed leaves no failed test in the TRX files: count it, so the line never says "0 failed" then.
 if [ "$tests_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    echo "dotnet test failed outside any test (a test host crashed?); sequence files: $(find "$results" -name 'Sequence_*' | tr '\n' ' ')"
+    echo "dotnet test failed outside any test (a test host crashed?); sequence files and dumps: $(find "$results" -name 'Sequence_*' -o -name '*.dmp' | tr '\n' ' ')"
     failed=1
 fi
 if [ "${pack_failed:-0}" = "1" ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi

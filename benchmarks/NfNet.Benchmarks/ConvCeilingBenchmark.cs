@@ -29,7 +29,8 @@ public class ConvCeilingBenchmark
         AllocatorSetting.Apply();
         manual_seed(0);
         _x = randn(8, 256, 64, 64).to(DType).to(BenchmarkTarget.Device);
-        _w = (randn(256, 256, 3, 3) / 48).to(DType).to(BenchmarkTarget.Device);
+        using (var fanInRoot = 48.ToScalar())   // an owned Scalar: an implicit one is left to the finalizer
+            _w = randn(256, 256, 3, 3).div_(fanInRoot).to(DType).to(BenchmarkTarget.Device);
     }
 
     [Benchmark]

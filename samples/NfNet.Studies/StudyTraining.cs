@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NfNet.Devices;
+using NfNet.Platform;
 using NfNet.Training;
 using NfNet.Training.Data;
 using TorchSharp;
@@ -65,7 +66,7 @@ public static class StudyTraining
                     using var ownedImages = images;
                     using var ownedLabels = labels;
                     var logits = model.call(images.to(computeType));
-                    correct += logits.argmax(1).eq(labels).sum().ToInt64();
+                    correct += logits.argmax(1).eq(labels).sum().ReadInt64();
                     seen += labels.shape[0];
                 }
         }

@@ -1,4 +1,5 @@
 using NfNet.Models.Baselines;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -37,8 +38,8 @@ public sealed class BaselineMixedPrecisionTests
             var reference = model.call(x);
             var mixed = model.call(x.to(ScalarType.BFloat16)).to(ScalarType.Float32);
             Assert.Equal(ScalarType.Float32, model.parameters().First().dtype);
-            var error = (mixed - reference).abs().max().ToDouble();
-            var scale = reference.abs().max().ToDouble();
+            var error = (mixed - reference).abs().max().ReadDouble();
+            var scale = reference.abs().max().ReadDouble();
             Assert.True(error <= 0.05 * scale + 1e-3, $"{name}: max error {error} at scale {scale}");
         }
     }

@@ -52,7 +52,7 @@ public sealed class BatchNormResNetTests
         model.train();
         using var y = model.forward(randn(2, 3, 64, 64));
         nn.functional.cross_entropy(y, tensor(new long[] { 1, 7 })).backward();
-        Assert.All(model.parameters(), p => Assert.True(p.grad is not null && p.grad.isfinite().all().ToBoolean()));
+        Assert.All(model.parameters(), p => Assert.True(p.grad is not null && p.grad.isfinite().all().ReadBoolean()));
     }
 
     [Fact]
@@ -63,13 +63,13 @@ public sealed class BatchNormResNetTests
         using var x = tensor(new float[] { 1, 2, 3, 6 }).reshape(4, 1, 1, 1);
         bn.train();
         using var y = bn.call(x);
-        Assert.Equal((1 - 3) / Math.Sqrt(3.5 + 1e-5), y[0, 0, 0, 0].ToDouble(), 5);
-        Assert.Equal(0.1 * 3, bn.running_mean!.ToDouble(), 6);                 // 0.9·0 + 0.1·3
-        Assert.Equal(0.9 + 0.1 * 14.0 / 3, bn.running_var!.ToDouble(), 6);      // 0.9·1 + 0.1·(14/3), unbiased
-        Assert.Equal(1, bn.num_batches_tracked!.ToInt64());
+        Assert.Equal((1 - 3) / Math.Sqrt(3.5 + 1e-5), y[0, 0, 0, 0].ReadDouble(), 5);
+        Assert.Equal(0.1 * 3, bn.running_mean!.ReadDouble(), 6);                 // 0.9·0 + 0.1·3
+        Assert.Equal(0.9 + 0.1 * 14.0 / 3, bn.running_var!.ReadDouble(), 6);      // 0.9·1 + 0.1·(14/3), unbiased
+        Assert.Equal(1, bn.num_batches_tracked!.ReadInt64());
         bn.eval();
         using var e = bn.call(x);
-        Assert.Equal((1 - 0.3) / Math.Sqrt(0.9 + 1.4 / 3 + 1e-5), e[0, 0, 0, 0].ToDouble(), 5);
+        Assert.Equal((1 - 0.3) / Math.Sqrt(0.9 + 1.4 / 3 + 1e-5), e[0, 0, 0, 0].ReadDouble(), 5);
     }
 
     [Theory]
@@ -107,7 +107,7 @@ public sealed class BatchNormResNetTests
         using var model = new BatchNormResNet(config);
         using var a = randn(1, 3, 32, 32);
         using var batch1 = cat(new[] { a, randn(3, 3, 32, 32) });
-        using var batch2 = cat(new[] { a, randn(3, 3, 32, 32) * 3 });
+        using var batch2 = cat(new[] { a, randn(3, 3, 32, 32).Times(3L) });
         model.train();
         using (no_grad())
         {

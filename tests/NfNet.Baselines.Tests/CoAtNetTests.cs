@@ -1,4 +1,5 @@
 using NfNet.Models.Baselines;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -55,7 +56,7 @@ public sealed class CoAtNetTests
         long[,] expected = { { 4, 3, 1, 0 }, { 5, 4, 2, 1 }, { 7, 6, 4, 3 }, { 8, 7, 5, 4 } };
         for (var i = 0; i < 4; i++)
             for (var j = 0; j < 4; j++)
-                Assert.Equal(expected[i, j], index[i, j].ToInt64());
+                Assert.Equal(expected[i, j], index[i, j].ReadInt64());
     }
 
     [Fact]
@@ -106,7 +107,7 @@ public sealed class CoAtNetTests
             {
                 var acc = bp[o];
                 for (var i = 0; i < 64; i++) acc += Wp[o, i] * merged[t, i];
-                Assert.Equal(acc, y[0, o, t / 2, t % 2].ToDouble(), 4);
+                Assert.Equal(acc, y[0, o, t / 2, t % 2].ReadDouble(), 4);
             }
     }
 
@@ -135,7 +136,7 @@ public sealed class CoAtNetTests
         using var y = model.call(randn(2, 1, 32, 32));
         Assert.Equal(new long[] { 2, 10 }, y.shape);
         y.sum().backward();
-        Assert.All(model.parameters(), p => Assert.True(p.grad is { } g && double.IsFinite(g.norm().ToDouble()), "every parameter has a finite gradient"));
+        Assert.All(model.parameters(), p => Assert.True(p.grad is { } g && double.IsFinite(g.norm().ReadDouble()), "every parameter has a finite gradient"));
         model.eval();
         using (no_grad())
             Assert.Equal(new long[] { 1, 10 }, model.call(randn(1, 1, 48, 48)).shape); // tables resized to the 3×3 grid

@@ -1,4 +1,5 @@
 using NfNet.Models.Baselines;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -117,12 +118,12 @@ public sealed class EfficientNetV2Tests
         using (no_grad())
         {
             var batchMean = stem.call(x).mean(new long[] { 0, 2, 3 });
-            Assert.True(bn1.running_mean!.allclose(batchMean * 0.01, rtol: 1e-4, atol: 1e-7));
+            Assert.True(bn1.running_mean!.allclose(batchMean.Times(0.01), rtol: 1e-4, atol: 1e-7));
         }
-        Assert.All(bns, bn => Assert.True(bn.running_mean!.abs().max().ToDouble() > 0));
+        Assert.All(bns, bn => Assert.True(bn.running_mean!.abs().max().ReadDouble() > 0));
         using var y = model.call(x);
         y.sum().backward();
-        Assert.All(model.parameters(), p => Assert.True(p.grad is { } g && double.IsFinite(g.norm().ToDouble()), "every parameter has a finite gradient"));
+        Assert.All(model.parameters(), p => Assert.True(p.grad is { } g && double.IsFinite(g.norm().ReadDouble()), "every parameter has a finite gradient"));
         Assert.Throws<InvalidInputException>(() => model.call(randn(1, 1, 32, 32)));
     }
 }

@@ -108,7 +108,7 @@ public sealed class ModelContractTests
         // Zero-initialised tensors (residual gains, a zero classifier) would hide every gradient upstream of them.
         using (no_grad())
             foreach (var p in model.parameters())
-                if (p.abs().max().ToDouble() == 0) p.normal_(0, 0.1);
+                if (p.abs().max().ReadDouble() == 0) p.normal_(0, 0.1);
         model.eval(); // no dropout or dropped residual branches: every parameter must get a gradient
         using var scope = NewDisposeScope();
         var x = randn(2, 3, 64, 64);
@@ -119,7 +119,7 @@ public sealed class ModelContractTests
         foreach (var (pname, p) in model.named_parameters())
         {
             Assert.True(p.grad is not null, $"{name}: {pname} has no gradient");
-            var norm = p.grad!.norm().ToDouble();
+            var norm = p.grad!.norm().ReadDouble();
             Assert.True(double.IsFinite(norm) && norm > 0, $"{name}: {pname} has gradient norm {norm}");
         }
         // forward = forward_head(forward_features(x)); pre-logits are the pooled features.
@@ -170,7 +170,7 @@ public sealed class ModelContractTests
             Assert.True(copy.forward(x).allclose(reference, 0, 0));
             copy.to(ScalarType.BFloat16);
             var bf16 = copy.forward(x.to(ScalarType.BFloat16)).to(ScalarType.Float32);
-            var relative = ((bf16 - reference).norm() / reference.norm()).ToDouble();
+            var relative = ((bf16 - reference).norm() / reference.norm()).ReadDouble();
             Assert.True(relative < 0.1, $"{name}: bf16 logits differ from float32 by {relative:P1}");
         }
         finally

@@ -1,5 +1,7 @@
 using NfNet.Layers;
 using NfNet.Models.Baselines;
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -22,21 +24,21 @@ public sealed class NFResNetBlockFoldingTests
         manual_seed(8);
         using var block = new NFResNetBlock(inChannels, width, stride, beta, 0.5, config);
         block.to(ScalarType.Float64);
-        using (no_grad()) block.SkipInitGain.fill_(0.6);
+        using (no_grad()) block.SkipInitGain.FillInPlace(0.6);
         block.train();
         using var x = randn(new long[] { 8, inChannels, 6, 6 }, dtype: ScalarType.Float64);
 
         Tensor Unfolded(Tensor t)
         {
             var act = Child<ScaledActivation>(block, "act");
-            var a = act.forward(t) * beta;
+            var a = act.forward(t).Times(beta);
             var hasShortcut = block.named_children().Any(c => c.name == "conv_shortcut");
             var shortcut = hasShortcut ? Child<ScaledWSConv2d>(block, "conv_shortcut").forward(a) : t;
             var h = Child<ScaledWSConv2d>(block, "conv0").forward(a);
             h = Child<ScaledWSConv2d>(block, "conv1").forward(act.forward(h));
             h = Child<ScaledWSConv2d>(block, "conv2").forward(act.forward(h));
             h = Child<StochasticDepth>(block, "drop_path").forward(h);
-            return h * block.SkipInitGain * block.Alpha + shortcut;
+            return (h * block.SkipInitGain).Times(block.Alpha).Plus(shortcut);
         }
 
         (Tensor Output, Dictionary<string, Tensor> Grads) Run(Func<Tensor, Tensor> forward)

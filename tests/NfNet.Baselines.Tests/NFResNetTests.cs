@@ -1,4 +1,6 @@
 using NfNet.Models.Baselines;
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -49,7 +51,7 @@ public sealed class NFResNetTests
         var config = new NFResNetConfig { Depths = new[] { 4 }, Widths = new[] { 64 }, StemWidth = 64, StemPool = false, NumClasses = 0, InChannels = 3 };
         using var model = new NFResNet(config);
         using (no_grad())
-            foreach (var b in model.Blocks) b.SkipInitGain.fill_(1.0);
+            foreach (var b in model.Blocks) b.SkipInitGain.FillInPlace(1.0);
         model.eval();
         using var x = randn(32, 64, 16, 16);
         var h = x;
@@ -60,7 +62,7 @@ public sealed class NFResNetTests
                 h = block.forward(h);
                 k++;
                 var expected = 1 + k * 0.04;
-                var measured = h.var().ToDouble();
+                var measured = h.var().ReadDouble();
                 Assert.InRange(measured / expected, 0.85, 1.15);
             }
     }

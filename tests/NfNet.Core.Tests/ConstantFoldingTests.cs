@@ -1,5 +1,7 @@
 using NfNet.Layers;
 using NfNet.Models;
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -22,7 +24,7 @@ public sealed class ConstantFoldingTests
         conv.to(ScalarType.Float64);
         using (no_grad())
         {
-            conv.Weight.mul_(2.0).add_(0.3);
+            conv.Weight.TimesInPlace(2.0).PlusInPlace(0.3);
             conv.Gain.uniform_(0.5, 1.5);
             conv.Bias!.uniform_(-0.2, 0.2);
         }
@@ -46,7 +48,7 @@ public sealed class ConstantFoldingTests
         using var foldedGainGrad = conv.Gain.grad!.clone();
         conv.zero_grad();
 
-        using var scaled = x * scale;
+        using var scaled = x.Times(scale);
         using var plain = conv.forward(scaled);
         using var plainLoss = (plain * plain).sum();
         plainLoss.backward();
@@ -82,7 +84,7 @@ public sealed class ConstantFoldingTests
         using var half = conv.forward(x, 0.5);
         using var two = conv.forward(x, 2.0);   // must not reuse the 0.5 weight
         using var halfAgain = conv.forward(x, 0.5);
-        using var expectedTwo = conv.forward(x * 2.0);
+        using var expectedTwo = conv.forward(x.Times(2.0));
         Assert.True(two.allclose(expectedTwo, rtol: 1e-12, atol: 1e-12));
         Assert.True(half.allclose(halfAgain, rtol: 0, atol: 0));
         Assert.False(half.allclose(two, rtol: 1e-3, atol: 1e-3));
@@ -105,7 +107,7 @@ public sealed class ConstantFoldingTests
     /// <summary>The block formula with every factor applied as its own multiply, through the modules' plain forwards.</summary>
     private static Tensor Unfolded(NFBlock block, Tensor x)
     {
-        var a = Child<ScaledActivation>(block, "act1").forward(x) * block.Spec.Beta;
+        var a = Child<ScaledActivation>(block, "act1").forward(x).Times(block.Spec.Beta);
         var shortcut = block.Spec.IsTransition ? Child<DownsampleAvg>(block, "downsample").forward(a) : x;
         var h = Child<ScaledWSConv2d>(block, "conv1").forward(a);
         h = Child<ScaledWSConv2d>(block, "conv2").forward(Child<ScaledActivation>(block, "act2").forward(h));
@@ -113,7 +115,7 @@ public sealed class ConstantFoldingTests
         h = Child<ScaledWSConv2d>(block, "conv3").forward(Child<ScaledActivation>(block, "act3").forward(h));
         h = Child<SqueezeExcite>(block, "attn_last").forward(h);
         h = Child<StochasticDepth>(block, "drop_path").forward(h);
-        return h * block.SkipInitGain * block.Spec.Alpha + shortcut;
+        return (h * block.SkipInitGain).Times(block.Spec.Alpha).Plus(shortcut);
     }
 
     [Theory]
@@ -128,7 +130,7 @@ public sealed class ConstantFoldingTests
         manual_seed(21);
         using var block = new NFBlock(spec, config);
         block.to(ScalarType.Float64);
-        using (no_grad()) block.SkipInitGain.fill_(0.75); // 0 at init would hide the whole branch
+        using (no_grad()) block.SkipInitGain.FillInPlace(0.75); // 0 at init would hide the whole branch
         block.train();
         using var x = randn(new long[] { 8, spec.InChannels, 6, 6 }, dtype: ScalarType.Float64);
 
@@ -153,7 +155,7 @@ public sealed class ConstantFoldingTests
         // Where the block has stochastic depth, the draw dropped some samples and kept others: the mask was folded in.
         Assert.Equal(blockIndex > 0, spec.StochasticDepthRate > 0);
         using var branchNorms = (folded.Output - (block.Spec.IsTransition ? Child<DownsampleAvg>(block, "downsample").forward(
-            Child<ScaledActivation>(block, "act1").forward(x) * spec.Beta) : x)).flatten(1).abs().sum(1);
+            Child<ScaledActivation>(block, "act1").forward(x).Times(spec.Beta)) : x)).flatten(1).abs().sum(1);
         var kept = branchNorms.data<double>().Count(v => v > 1e-9);
         if (spec.StochasticDepthRate > 0) Assert.True(kept >= 1 && kept <= 7, $"kept {kept} of 8");
         else Assert.Equal(8, kept);
@@ -169,13 +171,13 @@ public sealed class ConstantFoldingTests
         manual_seed(3);
         using var block = new NFBlock(spec, config);
         block.to(ScalarType.Float64);
-        using (no_grad()) block.SkipInitGain.fill_(1.5);
+        using (no_grad()) block.SkipInitGain.FillInPlace(1.5);
         block.eval();
         using var x = randn(new long[] { 2, spec.InChannels, 5, 5 }, dtype: ScalarType.Float64);
         var (output, branch) = block.ForwardWithBranch(x);
         using (output)
         using (branch)
-        using (var expected = branch * (1.5 * spec.Alpha) + x)
+        using (var expected = branch.Times(1.5 * spec.Alpha).Plus(x))
             Assert.True(output.allclose(expected, rtol: 1e-12, atol: 1e-12));
     }
 }

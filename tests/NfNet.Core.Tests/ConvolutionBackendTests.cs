@@ -51,11 +51,11 @@ public sealed class ConvolutionBackendTests
             using var scope = NewDisposeScope();
             manual_seed(4);
             var x = randn(new long[] { 2, cin, 8, 8 }, ScalarType.Float64);
-            var w = randn(new long[] { cout, cin, k, k }, ScalarType.Float64) / Math.Sqrt(cin * k * k);
+            var w = randn(new long[] { cout, cin, k, k }, ScalarType.Float64).DividedBy(Math.Sqrt(cin * k * k));
             var padding = k == 1 ? Zero : One;
             var reference = nn.functional.conv2d(x.to(dtype).to(ScalarType.Float64), w.to(dtype).to(ScalarType.Float64), strides: stride, padding: padding);
             var y = ConvolutionBackend.Conv2d(x.to(dtype), w.to(dtype), null, stride, padding, One, 1).to(ScalarType.Float64);
-            var error = ((y - reference).norm() / reference.norm()).ToDouble();
+            var error = ((y - reference).norm() / reference.norm()).ReadDouble();
             Assert.True(error < tolerance, $"{cin}→{cout} k{k} {dtype}: relative error {error:E2}");
         }
     }
@@ -84,7 +84,7 @@ public sealed class ConvolutionBackendTests
     [Fact]
     public void TheInternalsDoorReadsRealValues()
     {
-        using var t = arange(4, ScalarType.Float32);
+        using var t = Scalars.Arange(4, ScalarType.Float32);
         Assert.NotEqual(IntPtr.Zero, TorchSharpInternals.DataPointer(t));
         using var module = nn.Linear(2, 2);
         var sgd = optim.SGD(module.parameters(), 0.1, weight_decay: 0.25);

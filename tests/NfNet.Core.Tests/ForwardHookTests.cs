@@ -1,5 +1,6 @@
 using NfNet.Layers;
 using NfNet.Models;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -53,7 +54,7 @@ public sealed class ForwardHookTests
         using (var logits = model.forward(x)) remover.remove();
         var (input, output) = Assert.Single(seen);
         var scale = ((ScaledActivation)model.named_modules().Single(m => m.name == "stages.1.0.act1").module).Gamma * block.Spec.Beta;
-        using var scaledInput = input * scale;
+        using var scaledInput = input.Times(scale);
         using var expected = conv.forward(scaledInput, 1.0);
         Assert.True(expected.allclose(output, rtol: 1e-5, atol: 1e-6), "the hook's output is the scaled convolution's");
         Assert.NotEqual(1.0, scale);

@@ -27,7 +27,7 @@ public sealed class FusedWeightStandardizationTests(ITestOutputHelper output)
     private static (Tensor Weight, Tensor Gain, Tensor Probe) Inputs(long o, long i, long k, int seed)
     {
         manual_seed(seed);
-        var w = randn(new[] { o, i, k, k }, float64).mul_(3.0).add_(0.7); // a mean far from zero, variance far from 1/fan
+        var w = randn(new[] { o, i, k, k }, float64).TimesInPlace(3.0).PlusInPlace(0.7); // a mean far from zero, variance far from 1/fan
         var gain = empty(new[] { o, 1L, 1L, 1L }, float64).uniform_(0.5, 1.5);
         var probe = randn(new[] { o, i, k, k }, float64);
         return (w, gain, probe);
@@ -90,7 +90,7 @@ public sealed class FusedWeightStandardizationTests(ITestOutputHelper output)
     private static void AssertWithin(Tensor actual, Tensor reference, double relative, double absolute, string what)
     {
         using var scope = NewDisposeScope();
-        var bound = reference.abs().mul(relative).add(reference.abs().max().ReadDouble() * absolute);
+        var bound = reference.abs().Times(relative).Plus(reference.abs().max().ReadDouble() * absolute);
         var excess = ((actual - reference).abs() - bound).max().ReadDouble();
         Assert.True(excess <= 0, $"{what}: exceeds the bound by {excess:E3}");
     }
@@ -149,7 +149,7 @@ public sealed class FusedWeightStandardizationTests(ITestOutputHelper output)
     {
         // Unit 0 is constant up to 1e-5: var · fan < 1e-4, so the scale is 1/sqrt(eps) and the variance passes no gradient.
         var (w64, gain64, probe) = Inputs(4, 8, 3, 4);
-        using (no_grad()) w64[0].mul_(1e-5).add_(0.3);
+        using (no_grad()) w64[0].TimesInPlace(1e-5).PlusInPlace(0.3);
         var formula = FormulaOf(WeightStandardization.DeepMind);
         var (w, gain, exactW, exactGain) = Rounded(w64, gain64, float32);
         var reference = Run(exactW, exactGain, probe, formula, float64, fused: false);

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using Xunit;
@@ -106,7 +107,7 @@ public sealed class HaikuCheckpointTests : IDisposable
         var report = imported.LoadHaikuNpz(path);
         Assert.True(report.IsExact, report.ToString());
         foreach (var ((name, a), (_, b)) in reference.state_dict().Zip(imported.state_dict()))
-            Assert.True(a.eq(b).all().ToBoolean(), name);
+            Assert.True(a.eq(b).all().ReadBoolean(), name);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using NfNet.Devices;
 using NfNet.Models;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -39,8 +40,8 @@ public sealed class MixedPrecisionTests
         var f32 = Step(ScalarType.Float32);
         var mixed = Step(ScalarType.BFloat16);
         // The update (Δw) of every tensor agrees to bf16 precision: relative error of the whole update vector.
-        var num = f32.Keys.Sum(k => (mixed[k] - f32[k]).square().sum().ToDouble());
-        var den = f32.Keys.Sum(k => f32[k].square().sum().ToDouble());
+        var num = f32.Keys.Sum(k => (mixed[k] - f32[k]).Squared().sum().ReadDouble());
+        var den = f32.Keys.Sum(k => f32[k].Squared().sum().ReadDouble());
         var relative = Math.Sqrt(num / den);
         Assert.True(relative < 0.05, $"mixed-precision update differs by {relative:P2}");
         Assert.True(den > 0);

@@ -1,5 +1,6 @@
 using NfNet.Layers;
 using NfNet.Models;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -32,9 +33,9 @@ public sealed class NFNetModelTests
     public void FreshModelIsTheShortcutPathBecauseSkipInitGainsAreZero()
     {
         using var model = new NFNet(Small);
-        Assert.All(model.Blocks, b => Assert.Equal(0.0, b.SkipInitGain.ToDouble()));
+        Assert.All(model.Blocks, b => Assert.Equal(0.0, b.SkipInitGain.ReadDouble()));
         Assert.Equal(8, model.Blocks.Count);
-        Assert.Equal(0.0, model.Head.Fc.parameters().Last().abs().sum().ToDouble()); // zero classifier bias
+        Assert.Equal(0.0, model.Head.Fc.parameters().Last().abs().sum().ReadDouble()); // zero classifier bias
     }
 
     [Fact]
@@ -47,7 +48,7 @@ public sealed class NFNetModelTests
         using var loss = nn.functional.cross_entropy(model.forward(x), target);
         loss.backward();
         foreach (var (name, p) in model.named_parameters())
-            Assert.True(p.grad is not null && p.grad.abs().sum().ToDouble() > 0, $"{name} got no gradient");
+            Assert.True(p.grad is not null && p.grad.abs().sum().ReadDouble() > 0, $"{name} got no gradient");
     }
 
     [Fact]
@@ -98,7 +99,7 @@ public sealed class NFNetModelTests
         regularised.eval();
         using var a = regularised.forward(x);
         using var b = regularised.forward(x);
-        Assert.True(a.eq(b).all().ToBoolean());
+        Assert.True(a.eq(b).all().ReadBoolean());
         regularised.train();
         manual_seed(1);
         using var c = regularised.forward(x);

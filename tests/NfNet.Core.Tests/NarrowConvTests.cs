@@ -15,7 +15,7 @@ public sealed class NarrowConvTests
 {
     /// <summary>Largest absolute error relative to the largest reference magnitude.</summary>
     internal static double Relative(Tensor approx, Tensor exact) =>
-        (approx.to(ScalarType.Float64) - exact).abs().max().ToDouble() / exact.abs().max().ToDouble();
+        (approx.to(ScalarType.Float64) - exact).abs().max().ReadDouble() / exact.abs().max().ReadDouble();
 
     public static TheoryData<long, long, long, long, long> Shapes()
     {
@@ -96,7 +96,7 @@ public sealed class NarrowSqueezeExciteTests
         using var x = randn(4, channels, 3, 3, dtype: ScalarType.Float64);
         using var expected = reference.forward(x);
         using var y = bf16.forward(x.to(ScalarType.BFloat16));
-        var err = (y.to(ScalarType.Float64) - expected).abs().max().ToDouble() / expected.abs().max().ToDouble();
+        var err = (y.to(ScalarType.Float64) - expected).abs().max().ReadDouble() / expected.abs().max().ReadDouble();
         Assert.True(err < 0.03, $"bf16 SE off by {err:P1}");
     }
 }
@@ -128,8 +128,8 @@ public sealed class DepthwiseConvTests
             var y = conv.forward(x);
             y.backward(new[] { gy.to(dtype) });
             var tolerance = dtype == ScalarType.Float32 ? 1e-5 : 2e-2;
-            Assert.True((y.to(ScalarType.Float64) - yr).abs().max().ToDouble() <= tolerance * yr.abs().max().ToDouble());
-            Assert.True((x.grad!.to(ScalarType.Float64) - xr.grad!).abs().max().ToDouble() <= tolerance * xr.grad!.abs().max().ToDouble());
+            Assert.True((y.to(ScalarType.Float64) - yr).abs().max().ReadDouble() <= tolerance * yr.abs().max().ReadDouble());
+            Assert.True((x.grad!.to(ScalarType.Float64) - xr.grad!).abs().max().ReadDouble() <= tolerance * xr.grad!.abs().max().ReadDouble());
         }
     }
 }
@@ -150,9 +150,9 @@ public sealed class StridedPointwiseConvTests
         var xr = x.detach().to(ScalarType.Float64).requires_grad_(true);
         var yr = nn.functional.conv2d(xr, conv.Weight.detach().to(ScalarType.Float64), strides: new long[] { 2, 2 });
         Assert.Equal(yr.shape, y.shape);
-        Assert.True((y.to(ScalarType.Float64) - yr).abs().max().ToDouble() < 1e-4);
+        Assert.True((y.to(ScalarType.Float64) - yr).abs().max().ReadDouble() < 1e-4);
         y.sum().backward();
         yr.sum().backward();
-        Assert.True((x.grad!.to(ScalarType.Float64) - xr.grad!).abs().max().ToDouble() < 1e-4);
+        Assert.True((x.grad!.to(ScalarType.Float64) - xr.grad!).abs().max().ReadDouble() < 1e-4);
     }
 }

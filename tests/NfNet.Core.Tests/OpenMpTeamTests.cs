@@ -95,7 +95,7 @@ public sealed class OpenMpTeamTests
         Assert.True(OpenMpTeam.IsAvailable, "libtorch's OpenMP runtime was not found");
         manual_seed(11);
         // 147,456 values: above the size from which the kernels split the rows (and an odd row count per share).
-        var weight = randn(new long[] { 257, 64, 3, 3 }, float64).mul_(2.0).add_(0.3).to(weightType);
+        var weight = randn(new long[] { 257, 64, 3, 3 }, float64).TimesInPlace(2.0).PlusInPlace(0.3).to(weightType);
         var gain = empty(new long[] { 257, 1, 1, 1 }, float64).uniform_(0.5, 1.5).to(weightType);
         var probe = randn(new long[] { 257, 64, 3, 3 }, float64).to(outputType);
         var formula = new StandardizationFormula(WeightStandardization.Timm, ScaledWSConv2d.TimmEps, 1.7);

@@ -1,4 +1,5 @@
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using Xunit;
@@ -59,7 +60,7 @@ public sealed class RoundedConfigParityTests
             {
                 using var logits = model.forward(inputs[input].to(ScalarType.Float64));
                 Assert.Equal(expected[reference].shape, logits.shape);
-                var maxAbs = (logits - expected[reference]).abs().max().ToDouble();
+                var maxAbs = (logits - expected[reference]).abs().max().ReadDouble();
                 Assert.True(maxAbs <= 1e-9, $"{input}: max |timm - ours| = {maxAbs:E3}");
             }
         }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using Xunit;
@@ -47,7 +48,7 @@ public sealed class SafetensorsWriterTests : IDisposable
         {
             Assert.Equal(t.dtype, back[name].dtype);
             Assert.Equal(t.shape, back[name].shape);
-            Assert.True(t.eq(back[name]).all().ToBoolean(), name);
+            Assert.True(t.eq(back[name]).all().ReadBoolean(), name);
         }
     }
 
@@ -85,7 +86,7 @@ public sealed class SafetensorsWriterTests : IDisposable
         var report = copy.LoadSafetensors(path);
         Assert.True(report.IsExact);
         foreach (var ((name, a), (_, b)) in model.state_dict().Zip(copy.state_dict()))
-            Assert.True(a.eq(b).all().ToBoolean(), name);
+            Assert.True(a.eq(b).all().ReadBoolean(), name);
         // And the re-export is byte-identical to the first one.
         var again = PathOf("tiny-export-2.safetensors");
         copy.SaveSafetensors(again);
@@ -105,7 +106,7 @@ public sealed class SafetensorsWriterTests : IDisposable
         foreach (var (name, t) in f32.state_dict())
         {
             Assert.Equal(ScalarType.Float32, t.dtype);
-            Assert.True(t.eq(bf16[name].to(ScalarType.Float32)).all().ToBoolean(), name);
+            Assert.True(t.eq(bf16[name].to(ScalarType.Float32)).all().ReadBoolean(), name);
         }
         // float32 file whose values are bf16-representable → bf16 model: exact as well.
         var f32Path = PathOf("f32.safetensors");
@@ -113,7 +114,7 @@ public sealed class SafetensorsWriterTests : IDisposable
         using var b = new NFNet(TestFixtures.TinyConfig);
         b.to(ScalarType.BFloat16);
         b.LoadSafetensors(f32Path);
-        foreach (var (name, t) in b.state_dict()) Assert.True(t.eq(bf16[name]).all().ToBoolean(), name);
+        foreach (var (name, t) in b.state_dict()) Assert.True(t.eq(bf16[name]).all().ReadBoolean(), name);
     }
 
     [Fact]
@@ -180,7 +181,7 @@ public sealed class SafetensorsWriterTests : IDisposable
             File.Delete(path);
             if (failed)
                 foreach (var (name, t) in target.state_dict())
-                    if (!t.eq(snapshot[name]).all().ToBoolean())
+                    if (!t.eq(snapshot[name]).all().ReadBoolean())
                         Assert.Fail($"case {i}: a failed load modified '{name}'");
         }
         Assert.True(typed >= 280, $"only {typed} of 300 corrupt files raised a typed error");

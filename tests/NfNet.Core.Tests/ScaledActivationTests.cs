@@ -1,6 +1,7 @@
 using MathNet.Numerics;
 using MathNet.Numerics.Integration;
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -63,7 +64,7 @@ public sealed class ScaledActivationTests
         using var act = new ScaledActivation(ActivationKind.Gelu);
         using var x = tensor(xs, dtype: ScalarType.Float64);
         using var y = act.forward(x);
-        for (var i = 0; i < xs.Length; i++) Assert.Equal(1.7015043497085571 * Gelu(xs[i]), y[i].ToDouble(), 12);
+        for (var i = 0; i < xs.Length; i++) Assert.Equal(1.7015043497085571 * Gelu(xs[i]), y[i].ReadDouble(), 12);
     }
 
     [Fact]
@@ -74,7 +75,7 @@ public sealed class ScaledActivationTests
         using var act = new ScaledActivation(ActivationKind.GeluTanh);
         using var x = tensor(xs, dtype: ScalarType.Float64);
         using var y = act.forward(x);
-        for (var i = 0; i < xs.Length; i++) Assert.Equal(ActivationGammas.Gelu * GeluTanh(xs[i]), y[i].ToDouble(), 12);
+        for (var i = 0; i < xs.Length; i++) Assert.Equal(ActivationGammas.Gelu * GeluTanh(xs[i]), y[i].ReadDouble(), 12);
     }
 
     [Theory]

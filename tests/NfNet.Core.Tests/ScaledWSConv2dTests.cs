@@ -1,5 +1,6 @@
 using MathNet.Numerics.Statistics;
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -16,7 +17,7 @@ public sealed class ScaledWSConv2dTests
         var conv = new ScaledWSConv2d(4, 6, kernel, stride, groups: groups, standardization: formula);
         using (no_grad())
         {
-            conv.Weight.mul_(3.0).add_(0.7);           // non-zero mean, non-unit variance
+            conv.Weight.TimesInPlace(3.0).PlusInPlace(0.7);           // non-zero mean, non-unit variance
             conv.Gain.uniform_(0.5, 1.5);
             conv.Bias!.uniform_(-0.2, 0.2);
         }
@@ -36,7 +37,7 @@ public sealed class ScaledWSConv2dTests
             var raw = Unit(conv.Weight, o);
             var mean = raw.Mean();
             var variance = raw.PopulationVariance();
-            var gain = conv.Gain[o].flatten()[0].ToDouble();
+            var gain = conv.Gain[o].flatten()[0].ReadDouble();
             var expected = raw.Select(v => (v - mean) / Math.Sqrt(variance + 1e-5) * gain / Math.Sqrt(fanIn)).ToArray();
             var actual = Unit(w, o);
             for (var i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 1e-6);
@@ -53,7 +54,7 @@ public sealed class ScaledWSConv2dTests
             var raw = Unit(conv.Weight, o);
             var mean = raw.Mean();
             var scale = 1.0 / Math.Sqrt(Math.Max(raw.PopulationVariance() * conv.FanIn, 1e-4));
-            var gain = conv.Gain[o].flatten()[0].ToDouble();
+            var gain = conv.Gain[o].flatten()[0].ReadDouble();
             var actual = Unit(w, o);
             for (var i = 0; i < raw.Length; i++) Assert.Equal((raw[i] - mean) * scale * gain, actual[i], 1e-6);
         }
@@ -80,10 +81,10 @@ public sealed class ScaledWSConv2dTests
     {
         manual_seed(3);
         using var conv = new ScaledWSConv2d(64, 256, 3);
-        var std = conv.Weight.std().ToDouble();
+        var std = conv.Weight.std().ReadDouble();
         Assert.Equal(1.0 / Math.Sqrt(64 * 9), std, 3);
-        Assert.True(conv.Gain.eq(1).all().ToBoolean());
-        Assert.True(conv.Bias!.eq(0).all().ToBoolean());
+        Assert.True(conv.Gain.eq(Scalars.One).all().ReadBoolean());
+        Assert.True(conv.Bias!.eq(Scalars.Zero).all().ReadBoolean());
         Assert.Equal(new long[] { 256, 1, 1, 1 }, conv.Gain.shape);
     }
 
@@ -118,9 +119,9 @@ public sealed class ScaledWSConv2dTests
     {
         using var conv = RandomConv(WeightStandardization.Timm);
         using var x = randn(2, 4, 5, 5);
-        conv.forward(x).square().sum().backward();
+        conv.forward(x).Squared().sum().backward();
         foreach (var p in new[] { conv.Weight, conv.Gain, conv.Bias! })
-            Assert.True(p.grad is not null && p.grad.abs().sum().ToDouble() > 0);
+            Assert.True(p.grad is not null && p.grad.abs().sum().ReadDouble() > 0);
     }
 
     [Fact]

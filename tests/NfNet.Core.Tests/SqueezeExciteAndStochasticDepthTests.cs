@@ -1,4 +1,5 @@
 using NfNet.Layers;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -18,18 +19,18 @@ public sealed class SqueezeExciteAndStochasticDepthTests
         var w1 = p["fc1.weight"].reshape(2, 3); var b1 = p["fc1.bias"];
         var w2 = p["fc2.weight"].reshape(3, 2); var b2 = p["fc2.bias"];
         var s = new double[3];
-        for (var c = 0; c < 3; c++) s[c] = x[0, c].mean().ToDouble();
+        for (var c = 0; c < 3; c++) s[c] = x[0, c].mean().ReadDouble();
         var hidden = new double[2];
         for (var j = 0; j < 2; j++)
-            hidden[j] = Math.Max(0, Enumerable.Range(0, 3).Sum(c => w1[j, c].ToDouble() * s[c]) + b1[j].ToDouble());
+            hidden[j] = Math.Max(0, Enumerable.Range(0, 3).Sum(c => w1[j, c].ReadDouble() * s[c]) + b1[j].ReadDouble());
         using var y = se.forward(x);
         for (var c = 0; c < 3; c++)
         {
-            var z = Enumerable.Range(0, 2).Sum(j => w2[c, j].ToDouble() * hidden[j]) + b2[c].ToDouble();
+            var z = Enumerable.Range(0, 2).Sum(j => w2[c, j].ReadDouble() * hidden[j]) + b2[c].ReadDouble();
             var gate = 2.0 / (1 + Math.Exp(-z));
             for (var i = 0; i < 2; i++)
                 for (var k = 0; k < 2; k++)
-                    Assert.Equal(gate * x[0, c, i, k].ToDouble(), y[0, c, i, k].ToDouble(), 12);
+                    Assert.Equal(gate * x[0, c, i, k].ReadDouble(), y[0, c, i, k].ReadDouble(), 12);
         }
         Assert.Equal(new long[] { 2, 3, 1, 1 }, p["fc1.weight"].shape);
     }
@@ -41,7 +42,7 @@ public sealed class SqueezeExciteAndStochasticDepthTests
         sd.eval();
         using var x = randn(16, 4, 2, 2);
         using var y = sd.forward(x);
-        Assert.True(y.eq(x).all().ToBoolean());
+        Assert.True(y.eq(x).all().ReadBoolean());
     }
 
     [Theory]
@@ -56,7 +57,7 @@ public sealed class SqueezeExciteAndStochasticDepthTests
         using var y = sd.forward(x);
         var perSample = y.reshape(4000, -1);
         var first = perSample[.., 0].data<float>().ToArray();
-        Assert.True(perSample.eq(perSample[.., ..1]).all().ToBoolean()); // one decision per sample
+        Assert.True(perSample.eq(perSample[.., ..1]).all().ReadBoolean()); // one decision per sample
         Assert.All(first, v => Assert.True(v == 0f || Math.Abs(v - keptScale) < 1e-5));
         var dropped = first.Count(v => v == 0f) / 4000.0;
         Assert.InRange(dropped, 0.27, 0.33);

@@ -1,4 +1,5 @@
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using Xunit;
@@ -12,7 +13,7 @@ public sealed class StateDictLoaderTests
         m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
 
     private static bool SameAs(nn.Module m, Dictionary<string, Tensor> snapshot) =>
-        m.state_dict().All(kv => kv.Value.eq(snapshot[kv.Key]).all().ToBoolean());
+        m.state_dict().All(kv => kv.Value.eq(snapshot[kv.Key]).all().ReadBoolean());
 
     [Fact]
     public void StrictLoadOfTheFixtureIsExact()
@@ -22,7 +23,7 @@ public sealed class StateDictLoaderTests
         Assert.True(report.IsExact);
         Assert.Equal(165, report.Loaded.Count);
         var weights = SafetensorsReader.Load(TestFixtures.TinyWeights);
-        foreach (var (name, t) in model.state_dict()) Assert.True(t.eq(weights[name]).all().ToBoolean(), name);
+        foreach (var (name, t) in model.state_dict()) Assert.True(t.eq(weights[name]).all().ReadBoolean(), name);
     }
 
     [Fact]
@@ -45,9 +46,9 @@ public sealed class StateDictLoaderTests
         var report = model.LoadSafetensors(TestFixtures.TinyWeights, strict: false);
         Assert.Equal(163, report.Loaded.Count);
         Assert.Equal(2, report.ShapeMismatched.Count);
-        Assert.True(model.state_dict()["head.fc.weight"].eq(head).all().ToBoolean());
+        Assert.True(model.state_dict()["head.fc.weight"].eq(head).all().ReadBoolean());
         using var weights = SafetensorsReader.Load(TestFixtures.TinyWeights)["final_conv.weight"];
-        Assert.True(model.state_dict()["final_conv.weight"].eq(weights).all().ToBoolean());
+        Assert.True(model.state_dict()["final_conv.weight"].eq(weights).all().ReadBoolean());
     }
 
     [Fact]
@@ -74,7 +75,7 @@ public sealed class StateDictLoaderTests
         foreach (var (name, t) in model.state_dict())
         {
             Assert.Equal(ScalarType.Float32, t.dtype);
-            Assert.True(t.eq(weights[name].to(ScalarType.Float32)).all().ToBoolean(), name); // bf16 → f32 is exact
+            Assert.True(t.eq(weights[name].to(ScalarType.Float32)).all().ReadBoolean(), name); // bf16 → f32 is exact
         }
     }
 

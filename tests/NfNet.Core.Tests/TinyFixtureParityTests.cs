@@ -1,4 +1,5 @@
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using Xunit;
@@ -24,7 +25,7 @@ public sealed class TinyFixtureParityTests : IDisposable
     {
         Assert.Equal(expected.shape, actual.shape);
         Assert.Equal(expected.dtype, actual.dtype);
-        var maxAbs = (expected - actual).abs().max().ToDouble();
+        var maxAbs = (expected - actual).abs().max().ReadDouble();
         Assert.True(maxAbs <= tolerance, $"{what}: max |timm - ours| = {maxAbs:E3} > {tolerance:E0}");
     }
 

@@ -16,6 +16,7 @@ using NfNet.Distributed;
 using NfNet.Distributed.Worker;
 using NfNet.Models;
 using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Testing;
 using NfNet.Training;
 using NfNet.Training.Data;
@@ -126,7 +127,7 @@ void TrainerEquivalence(bool sam)
 double MaxDiff(nn.Module a, nn.Module b)
 {
     var other = b.state_dict();
-    return NanAware.Max(a.state_dict().Select(p => (p.Value - other[p.Key]).abs().max().ToDouble()));   // torch max propagates NaN; LINQ Max would skip it
+    return NanAware.Max(a.state_dict().Select(p => (p.Value - other[p.Key]).abs().max().ReadDouble()));   // torch max propagates NaN; LINQ Max would skip it
 }
 
 void StepEquivalence64(bool sam)
@@ -222,7 +223,7 @@ void SyncF0()
 {
     using var model = NFNet.Create("F0");
     Tensor total = zeros(1);
-    foreach (var p in model.parameters()) total = total + p.sum();
+    foreach (var p in model.parameters()) total = total.Plus(p.sum());
     total.backward(); // every gradient is ones: the averager has a real F0-sized gradient to move
     using var averager = new GradientAverager(model, comm);
     Say("gradient_values", averager.Elements);
@@ -230,7 +231,7 @@ void SyncF0()
     Say("average_seconds", TimeCollective(averager.Average).ToString("R"));
     var buffer = new float[averager.Elements];
     Say("raw_allreduce_seconds", TimeCollective(() => comm.AllReduceSum(buffer)).ToString("R"));
-    Check(model.parameters().All(p => p.grad!.eq(1).all().item<bool>()), "averaged ones");
+    Check(model.parameters().All(p => p.grad!.eq(Scalars.One).all().item<bool>()), "averaged ones");
 }
 
 
@@ -261,7 +262,7 @@ void Overlap(string variant, int batch, int resolution, string granularity, int 
         var clock = Stopwatch.StartNew();
         using (var scope = NewDisposeScope())
         {
-            var loss = nn.functional.cross_entropy(model.call(images).to(ScalarType.Float32), labels) / comm.WorldSize;
+            var loss = nn.functional.cross_entropy(model.call(images).to(ScalarType.Float32), labels).DividedBy(comm.WorldSize);
             loss.backward();
         }
         backward[mode].Add(clock.Elapsed.TotalSeconds);

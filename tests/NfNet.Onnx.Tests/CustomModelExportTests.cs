@@ -1,5 +1,7 @@
 using NfNet.Layers;
 using NfNet.Models;
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -74,7 +76,7 @@ public sealed class CustomModelExportTests : IDisposable
             var x = stem_act.call(stem.call(images));
             if (squash is not null) x = squash.call(x);
             var y = stages.call(x);
-            if (_config.NotAChain) y = y * 2.0;   // not a chain of children: the exporter must refuse it
+            if (_config.NotAChain) y = y.Times(2.0);   // not a chain of children: the exporter must refuse it
             return final_act.call(final_conv.call(y)).MoveToOuterDisposeScope();
         }
 
@@ -89,7 +91,7 @@ public sealed class CustomModelExportTests : IDisposable
         using (no_grad())
             foreach (var (name, p) in model.named_parameters())
             {
-                if (name.EndsWith("skipinit_gain")) p.fill_(0.7);   // let every residual branch count
+                if (name.EndsWith("skipinit_gain")) p.FillInPlace(0.7);   // let every residual branch count
                 if (name.EndsWith(".gain")) p.uniform_(0.5, 1.5);
             }
         model.eval();

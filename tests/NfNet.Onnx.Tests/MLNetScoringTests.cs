@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using NfNet.Models;
 using NfNet.Onnx.Runtime;
+using NfNet.Testing;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -39,7 +40,7 @@ public sealed class MLNetScoringTests : IDisposable
             Name = "mlnet-test", Widths = new[] { 32, 64 }, Depths = new[] { 1, 1 }, StemWidth = 16, GroupWidth = 16, NumClasses = 5,
             DropRate = 0, StochasticDepthRate = 0,
         });
-        using (no_grad()) foreach (var (name, p) in model.named_parameters()) if (name.EndsWith("skipinit_gain")) p.fill_(0.6);
+        using (no_grad()) foreach (var (name, p) in model.named_parameters()) if (name.EndsWith("skipinit_gain")) p.FillInPlace(0.6);
         model.eval();
         var onnx = Path.Combine(_dir, "model.onnx");
         model.ExportOnnx(onnx, 32, 32);

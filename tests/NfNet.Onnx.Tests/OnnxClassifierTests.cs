@@ -33,7 +33,7 @@ public sealed class OnnxClassifierTests : IDisposable
     {
         manual_seed(21);
         using var model = new NFNet(Small);
-        using (no_grad()) foreach (var (name, p) in model.named_parameters()) if (name.EndsWith("skipinit_gain")) p.fill_(0.7);
+        using (no_grad()) foreach (var (name, p) in model.named_parameters()) if (name.EndsWith("skipinit_gain")) p.FillInPlace(0.7);
         var path = Export(model);
         using var classifier = new OnnxClassifier(path, new[] { "a", "b", "c", "d" });
         Assert.Equal((40, 32, 3, 4, "serve-test"), (classifier.Height, classifier.Width, classifier.Channels, classifier.NumClasses, classifier.ModelName));

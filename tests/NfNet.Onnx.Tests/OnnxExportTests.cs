@@ -137,7 +137,7 @@ public sealed class OnnxExportTests : IDisposable
         using var model = NFNet.Create("F0");
         using (no_grad())
             foreach (var (name, p) in model.named_parameters())
-                if (name.EndsWith("skipinit_gain")) p.fill_(0.5);   // let every residual branch count
+                if (name.EndsWith("skipinit_gain")) p.FillInPlace(0.5);   // let every residual branch count
         model.eval();
         var path = Path.Combine(_dir, "f0.onnx");
         model.ExportOnnx(path, 64, 64);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using NfNet.Models;
 using NfNet.Onnx.Runtime;
+using NfNet.Testing;
 using SkiaSharp;
 using TorchSharp;
 using Xunit;
@@ -82,7 +83,7 @@ public sealed class OnnxInferenceSampleTests : IDisposable
             Name = "sample-test", Widths = new[] { 32, 64 }, Depths = new[] { 1, 1 }, StemWidth = 16, GroupWidth = 16, NumClasses = 3,
             DropRate = 0, StochasticDepthRate = 0,
         });
-        using (no_grad()) foreach (var (name, p) in model.named_parameters()) if (name.EndsWith("skipinit_gain")) p.fill_(0.8);
+        using (no_grad()) foreach (var (name, p) in model.named_parameters()) if (name.EndsWith("skipinit_gain")) p.FillInPlace(0.8);
         model.eval();
         var onnx = Path.Combine(_dir, "model.onnx");
         model.ExportOnnx(onnx, 32, 32);

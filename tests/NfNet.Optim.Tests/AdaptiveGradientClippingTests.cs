@@ -1,5 +1,7 @@
 using MathNet.Numerics.LinearAlgebra;
 using NfNet.Models;
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -34,7 +36,7 @@ public sealed class AdaptiveGradientClippingTests
         var flat = d.reshape(rows, -1);
         var a = new double[rows, flat.shape[1]];
         for (var i = 0; i < rows; i++)
-            for (var j = 0; j < flat.shape[1]; j++) a[i, j] = flat[i, j].ToDouble();
+            for (var j = 0; j < flat.shape[1]; j++) a[i, j] = flat[i, j].ReadDouble();
         return a;
     }
 
@@ -55,7 +57,7 @@ public sealed class AdaptiveGradientClippingTests
         manual_seed(shape.Length + 1);
         using var w = randn(shape, dtype: ScalarType.Float64);
         // Mix of units above and below the threshold: scale some gradient units up.
-        using var g = randn(shape, dtype: ScalarType.Float64) * gradScale;
+        using var g = randn(shape, dtype: ScalarType.Float64).Times(gradScale);
         var expected = ReferenceClip(AsUnits(w, false), AsUnits(g, false), Lambda, Eps);
         using var clipped = g.clone();
         AdaptiveGradientClipping.ClipInPlace(w, clipped, Lambda, Eps);
@@ -71,10 +73,10 @@ public sealed class AdaptiveGradientClippingTests
         using var w = tensor(new double[,] { { 3, 4 }, { 0.6, 0.8 } });    // unit norms 5 and 1
         using var g = tensor(new double[,] { { 0.3, 0.4 }, { 0.003, 0.004 } }); // norms 0.5 (> 0.05) and 0.005 (≤ 0.01)
         AdaptiveGradientClipping.ClipInPlace(w, g, Lambda, Eps);
-        Assert.Equal(0.03, g[0, 0].ToDouble(), 12);   // 0.5 → 0.05, direction (0.6, 0.8)
-        Assert.Equal(0.04, g[0, 1].ToDouble(), 12);
-        Assert.Equal(0.003, g[1, 0].ToDouble(), 15);  // untouched
-        Assert.Equal(0.004, g[1, 1].ToDouble(), 15);
+        Assert.Equal(0.03, g[0, 0].ReadDouble(), 12);   // 0.5 → 0.05, direction (0.6, 0.8)
+        Assert.Equal(0.04, g[0, 1].ReadDouble(), 12);
+        Assert.Equal(0.003, g[1, 0].ReadDouble(), 15);  // untouched
+        Assert.Equal(0.004, g[1, 1].ReadDouble(), 15);
     }
 
     [Fact]
@@ -83,7 +85,7 @@ public sealed class AdaptiveGradientClippingTests
         using var w = zeros(Array.Empty<long>(), dtype: ScalarType.Float64);
         using var g = tensor(5.0, dtype: ScalarType.Float64);
         AdaptiveGradientClipping.ClipInPlace(w, g, Lambda, Eps);
-        Assert.Equal(Lambda * Eps, g.ToDouble(), 15);
+        Assert.Equal(Lambda * Eps, g.ReadDouble(), 15);
     }
 
     [Fact]
@@ -94,8 +96,8 @@ public sealed class AdaptiveGradientClippingTests
         using var g2 = g1.clone();
         AdaptiveGradientClipping.ClipInPlace(w, g1, Lambda, Eps, GainClipping.Elementwise);
         AdaptiveGradientClipping.ClipInPlace(w, g2, Lambda, Eps, GainClipping.WholeVector);
-        Assert.Equal(0.01, g1[0, 0, 0, 0].ToDouble(), 12);                 // per element: max = 0.01·1
-        Assert.Equal(0.01 * Math.Sqrt(3), g2[0, 0, 0, 0].ToDouble(), 12);  // whole vector: max = 0.01·√3
+        Assert.Equal(0.01, g1[0, 0, 0, 0].ReadDouble(), 12);                 // per element: max = 0.01·1
+        Assert.Equal(0.01 * Math.Sqrt(3), g2[0, 0, 0, 0].ReadDouble(), 12);  // whole vector: max = 0.01·√3
     }
 
     private static (Parameter W, Parameter B) Linear()
@@ -112,12 +114,12 @@ public sealed class AdaptiveGradientClippingTests
         var sgd = optim.SGD(new[] { w, b }, 1.0);
         var agc = new AdaptiveGradientClipping(sgd, new[] { ("w", w) }, Lambda, Eps);
         agc.zero_grad();
-        (w.sum() * 100 + b.sum() * 100).backward();
+        w.sum().Times(100L).Plus(b.sum().Times(100L)).backward();
         agc.step();
         // w rows have norm √2: each gradient row (100, 100) is clipped to norm 0.01·√2, i.e. (0.01, 0.01).
-        Assert.Equal(1 - 0.01, w[0, 0].ToDouble(), 6);
+        Assert.Equal(1 - 0.01, w[0, 0].ReadDouble(), 6);
         // b is not in the clipped set: a full unclipped step.
-        Assert.Equal(-100, b[0].ToDouble(), 6);
+        Assert.Equal(-100, b[0].ReadDouble(), 6);
     }
 
     [Fact]
@@ -125,21 +127,21 @@ public sealed class AdaptiveGradientClippingTests
     {
         var (w, b) = Linear();
         var agc = new AdaptiveGradientClipping(optim.SGD(new[] { w, b }, 1.0), new[] { ("w", w) }, Lambda, Eps);
-        (w.sum() * 3).backward();
+        w.sum().Times(3L).backward();
         agc.zero_grad();
         Assert.Null(w.grad);
         Assert.Null(b.grad);
         // The next backward hands over the fresh gradient (not added to a stale one); b got none and is skipped.
-        (w.sum() * 2).backward();
-        Assert.Equal(2.0, w.grad!.max().ToDouble());
+        w.sum().Times(2L).backward();
+        Assert.Equal(2.0, w.grad!.max().ReadDouble());
         Assert.Null(b.grad);
         agc.step();
-        Assert.Equal(0.0, b.abs().max().ToDouble());
+        Assert.Equal(0.0, b.abs().max().ReadDouble());
 
         agc.SetGradientsToNone = false;
         agc.zero_grad();
         Assert.NotNull(w.grad);
-        Assert.Equal(0.0, w.grad!.abs().max().ToDouble());
+        Assert.Equal(0.0, w.grad!.abs().max().ReadDouble());
     }
 
     [Fact]
@@ -161,16 +163,16 @@ public sealed class AdaptiveGradientClippingTests
     {
         var (w, b) = Linear();
         var agc = new AdaptiveGradientClipping(optim.SGD(new[] { w, b }, 0.1), new[] { ("head.fc.weight", w), ("b", b) });
-        w.grad = full(2, 2, double.NaN, dtype: ScalarType.Float32);
+        w.grad = TestScalars.Full([2, 2], double.NaN, ScalarType.Float32);
         var e = Assert.Throws<NonFiniteGradientException>(() => agc.step());
         Assert.Equal("head.fc.weight", e.ParameterName);
-        Assert.Equal(1.0, w[0, 0].ToDouble());
+        Assert.Equal(1.0, w[0, 0].ReadDouble());
 
         var skipping = new AdaptiveGradientClipping(optim.SGD(new[] { w, b }, 0.1), new[] { ("w", w) }, skipNonFiniteSteps: true);
-        w.grad = full(2, 2, double.PositiveInfinity, dtype: ScalarType.Float32);
+        w.grad = TestScalars.Full([2, 2], double.PositiveInfinity, ScalarType.Float32);
         skipping.step();
         Assert.Equal(1, skipping.SkippedSteps);
-        Assert.Equal(1.0, w[0, 0].ToDouble());
+        Assert.Equal(1.0, w[0, 0].ReadDouble());
     }
 
     [Fact]
@@ -180,7 +182,7 @@ public sealed class AdaptiveGradientClippingTests
         var agc = new AdaptiveGradientClipping(optim.SGD(new[] { w, b }, 0.1), new[] { ("w", w), ("b", b) });
         b.sum().backward(); // w gets no gradient
         agc.step();
-        Assert.Equal(1.0, w[0, 0].ToDouble());
+        Assert.Equal(1.0, w[0, 0].ReadDouble());
     }
 
     [Theory]

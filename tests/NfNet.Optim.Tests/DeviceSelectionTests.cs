@@ -1,5 +1,6 @@
 using NfNet.Devices;
 using NfNet.Models;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -51,7 +52,7 @@ public sealed class DeviceSelectionTests
         void Step(NFNet m, optim.Optimizer o)
         {
             o.zero_grad();
-            m.forward(x).square().mean().backward();
+            m.forward(x).Squared().mean().backward();
             o.step();
         }
         manual_seed(0);
@@ -69,6 +70,6 @@ public sealed class DeviceSelectionTests
         Assert.All(OptimizerDecorator.Innermost(c).parameters(), p => Assert.Contains(p.Handle, handles));
         for (var i = 0; i < 2; i++) Step(moved, c);
         foreach (var ((name, p), (_, q)) in straight.named_parameters().Zip(moved.named_parameters()))
-            Assert.True(p.eq(q).all().ToBoolean(), $"{name} differs: the momentum did not survive the move");
+            Assert.True(p.eq(q).all().ReadBoolean(), $"{name} differs: the momentum did not survive the move");
     }
 }

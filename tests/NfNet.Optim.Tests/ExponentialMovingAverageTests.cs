@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -30,7 +31,7 @@ public sealed class ExponentialMovingAverageTests
         // expected = 0.1·1 + 0.9·3 = 2.8; then 2/11·2.8 + 9/11·(−1) = −0.3091; then 0.25·(−0.3091) + 0.75·4 = 2.9227;
         // then 4/13·2.9227 + 9/13·10 = 7.8224.
         Assert.Equal(7.822377622, expected, 8);
-        Assert.Equal(expected, ema.StateDict()["weight"][0, 0].ToDouble(), 5);
+        Assert.Equal(expected, ema.StateDict()["weight"][0, 0].ReadDouble(), 5);
         Assert.Equal(0.5, ema.DecayAt(100));
         Assert.Equal(4, ema.UpdateCount);
     }
@@ -41,15 +42,15 @@ public sealed class ExponentialMovingAverageTests
         manual_seed(1);
         var model = nn.Linear(4, 3);
         using var ema = new ExponentialMovingAverage(model, 0.9, warmup: false);
-        using (no_grad()) foreach (var p in model.parameters()) p.add_(1.0);
+        using (no_grad()) foreach (var p in model.parameters()) p.PlusInPlace(1.0);
         ema.Update(model);
         var trained = model.weight!.detach().clone();
         var average = ema.StateDict()["weight"].clone();
         using (ema.ApplyTo(model))
-            Assert.True(model.weight!.detach().eq(average).all().ToBoolean());
-        Assert.True(model.weight!.detach().eq(trained).all().ToBoolean());
+            Assert.True(model.weight!.detach().eq(average).all().ReadBoolean());
+        Assert.True(model.weight!.detach().eq(trained).all().ReadBoolean());
         // 0.9·w0 + 0.1·(w0 + 1) = w0 + 0.1
-        Assert.True((average - trained).add(0.9).abs().max().ToDouble() < 1e-6);
+        Assert.True((average - trained).Plus(0.9).abs().max().ReadDouble() < 1e-6);
     }
 
     [Fact]
@@ -72,7 +73,7 @@ public sealed class ExponentialMovingAverageTests
         using var other = new ExponentialMovingAverage(nn.Linear(4, 3), 0.99);
         other.LoadStateDict(ema.StateDict(), ema.UpdateCount);
         Assert.Equal(1, other.UpdateCount);
-        Assert.True(other.StateDict()["weight"].eq(ema.StateDict()["weight"]).all().ToBoolean());
+        Assert.True(other.StateDict()["weight"].eq(ema.StateDict()["weight"]).all().ReadBoolean());
         Assert.Throws<ArgumentException>(() => ema.Update(nn.Linear(5, 3)));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ExponentialMovingAverage(model, 1.0));
     }

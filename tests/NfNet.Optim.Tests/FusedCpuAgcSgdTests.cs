@@ -1,3 +1,5 @@
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using TorchSharp.Modules;
 using Xunit;
@@ -32,7 +34,7 @@ public sealed class FusedCpuAgcSgdTests
         {
             manual_seed(100 * step + i);
             var g = randn(s, dtype: ScalarType.Float64);
-            return s.Length >= 2 ? g * linspace(1e-4, 1.0, s[0], dtype: ScalarType.Float64).reshape(Broadcast(s)) : g * 0.3;
+            return s.Length >= 2 ? g * linspace(1e-4, 1.0, s[0], dtype: ScalarType.Float64).reshape(Broadcast(s)) : g.Times(0.3);
         }).ToArray();
 
     private static long[] Broadcast(long[] shape) => shape.Select((d, i) => i == 0 ? d : 1L).ToArray();
@@ -82,7 +84,7 @@ public sealed class FusedCpuAgcSgdTests
             var expected = reference.Parameters[i];
             // bf16 keeps 8 bits: one rounding is ≤ 2^-9 relative; three steps of buffer and weight roundings stay
             // within 3 % of the tensor's largest value.
-            var error = (actual - expected).abs().max().ToDouble() / expected.abs().max().ToDouble();
+            var error = (actual - expected).abs().max().ReadDouble() / expected.abs().max().ReadDouble();
             Assert.InRange(error, 0, 0.03);
         }
     }
@@ -108,7 +110,7 @@ public sealed class FusedCpuAgcSgdTests
         var before = run.Parameters.Select(p => p.detach().clone()).ToArray();
         var grads = Gradients(0);
         for (var i = 0; i < run.Parameters.Length; i++) run.Parameters[i].grad = grads[i].to(ScalarType.Float32);
-        run.Parameters[1].grad![2, 3].fill_(float.NaN);
+        run.Parameters[1].grad![2, 3].FillInPlace(float.NaN);
         var e = Assert.Throws<NonFiniteGradientException>(() => run.Optimizer.step());
         Assert.Contains("p1", e.Message);
         for (var i = 0; i < run.Parameters.Length; i++) Assert.True(run.Parameters[i].allclose(before[i], rtol: 0, atol: 0), $"weight {i} changed");

@@ -1,4 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
+using NfNet.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -39,7 +40,7 @@ internal sealed class LinearProblem
         Closures++;
         using var x = tensor(X.ToArray());
         using var y = tensor(Y.ToArray());
-        var loss = (x.matmul(W.t()) + B - y).square().mean();
+        var loss = (x.matmul(W.t()).Plus(B) - y).Squared().mean();
         loss.backward();
         return loss;
     }

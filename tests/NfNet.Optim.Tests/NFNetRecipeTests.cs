@@ -1,4 +1,5 @@
 using NfNet.Models;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -61,8 +62,8 @@ public sealed class NFNetRecipeTests
         w.grad = tensor(new double[] { 0, 10 });
         agc.step();
         // clip: [0, 10] → [0, 0.05]; + 0.5·[3, 4] = [1.5, 2.05]; w ← [3 − 1.5, 4 − 2.05]
-        Assert.Equal(1.5, w[0].ToDouble(), 12);
-        Assert.Equal(1.95, w[1].ToDouble(), 12);
+        Assert.Equal(1.5, w[0].ReadDouble(), 12);
+        Assert.Equal(1.95, w[1].ReadDouble(), 12);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
 using MathNet.Numerics.LinearAlgebra;
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -69,7 +71,7 @@ public sealed class SharpnessAwareMinimizationTests
         var expected = (r - p.Y).PointwiseMultiply(r - p.Y).Enumerate().Average();
         var sam = new SharpnessAwareMinimization(optim.SGD(p.Parameters, Lr));
         using var loss = sam.step(p.Closure);
-        Assert.Equal(expected, loss.ToDouble(), 12);
+        Assert.Equal(expected, loss.ReadDouble(), 12);
     }
 
     [Fact]
@@ -152,13 +154,13 @@ public sealed class SharpnessAwareMinimizationTests
         var sam = new SharpnessAwareMinimization(optim.SGD(model.parameters(), 1e-30), rho: 0.5);
         sam.step(() =>
         {
-            perturbedSeen |= !model.weight!.detach().eq(before).all().ToBoolean();
-            var loss = (model.call(x).to(ScalarType.Float32) - y).square().mean();
+            perturbedSeen |= !model.weight!.detach().eq(before).all().ReadBoolean();
+            var loss = (model.call(x).to(ScalarType.Float32) - y).Squared().mean();
             loss.backward();
             return loss;
         });
         Assert.True(perturbedSeen);            // the second pass ran at w + e
-        Assert.True(model.weight!.detach().eq(before).all().ToBoolean()); // lr 1e-30 rounds away in bf16: exact restore
+        Assert.True(model.weight!.detach().eq(before).all().ReadBoolean()); // lr 1e-30 rounds away in bf16: exact restore
         Assert.True(float.IsFinite((float)sam.LastGradientNorm) && sam.LastGradientNorm > 0);
     }
 
@@ -166,7 +168,7 @@ public sealed class SharpnessAwareMinimizationTests
     public void NonFiniteGradientRaisesOrSkipsWithWeightsUnchanged()
     {
         var p = new LinearProblem(seed: 2);
-        Tensor Bad() { var l = p.Closure(); p.W.grad!.fill_(double.NaN); return l; }
+        Tensor Bad() { var l = p.Closure(); p.W.grad!.FillInPlace(double.NaN); return l; }
         var raising = new SharpnessAwareMinimization(optim.SGD(p.Parameters, Lr));
         Assert.Throws<NonFiniteGradientException>(() => raising.step(Bad));
         var before = p.WValue;

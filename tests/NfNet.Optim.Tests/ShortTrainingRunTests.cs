@@ -1,5 +1,7 @@
 using NfNet.Layers;
 using NfNet.Models;
+using NfNet.Platform;
+using NfNet.Testing;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -34,12 +36,12 @@ public sealed class ShortTrainingRunTests(ITestOutputHelper output)
     {
         var g = new Generator((ulong)seed);
         var y = randint(0, Classes, new long[] { n }, generator: g);
-        var x = randn(new long[] { n, 1, 16, 16 }, generator: g) * 0.5;
+        var x = randn(new long[] { n, 1, 16, 16 }, generator: g).Times(0.5);
         var labels = y.data<long>().ToArray();
         for (var i = 0; i < n; i++)
         {
             var (r, c) = ((int)labels[i] / 2 * 8 + 2, (int)labels[i] % 2 * 8 + 2);
-            x[i, 0, TensorIndex.Slice(r, r + 4), TensorIndex.Slice(c, c + 4)].add_(2.0);
+            x[i, 0, TensorIndex.Slice(r, r + 4), TensorIndex.Slice(c, c + 4)].PlusInPlace(2.0);
         }
         return (x, y);
     }
@@ -61,7 +63,7 @@ public sealed class ShortTrainingRunTests(ITestOutputHelper output)
         for (var step = 0; step < Steps; step++)
         {
             using var scope = NewDisposeScope();
-            var idx = arange(step * 64 % 256, step * 64 % 256 + 64);
+            var idx = TestScalars.Arange(step * 64 % 256, step * 64 % 256 + 64, ScalarType.Int64);
             var xb = x.index_select(0, idx);
             var yb = y.index_select(0, idx);
             Tensor Closure()
@@ -72,7 +74,7 @@ public sealed class ShortTrainingRunTests(ITestOutputHelper output)
             }
             opt.zero_grad();
             var l = opt.step(Closure);
-            losses.Add(l.ToDouble());
+            losses.Add(l.ReadDouble());
         }
         output.WriteLine($"{mode} lr={lr}: " + string.Join(" ", losses.Select(v => v.ToString("F3"))));
         return losses.ToArray();

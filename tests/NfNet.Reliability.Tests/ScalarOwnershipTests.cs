@@ -30,6 +30,55 @@ public sealed class ScalarOwnershipTests(ITestOutputHelper output)
         Assert.True(findings.Count == 0, $"{findings.Count} unowned Scalar(s) in {assemblyName}:\n" + string.Join("\n", findings));
     }
 
+    /// <summary>
+    /// The assemblies that are not shipped but run the library for hours: the test assemblies and programs (in hosts
+    /// where xUnit's threads allocate, so an unowned Scalar there is the same use-after-free; two test hosts crashed,
+    /// 2026-12-03), the samples users copy from, and the benchmarks. Folder under the repository root, then name.
+    /// </summary>
+    public static TheoryData<string, string> UnshippedAssemblies() => new()
+    {
+        { "tests", "NfNet.Core.Tests" }, { "tests", "NfNet.Optim.Tests" }, { "tests", "NfNet.Training.Tests" },
+        { "tests", "NfNet.Baselines.Tests" }, { "tests", "NfNet.Onnx.Tests" }, { "tests", "NfNet.Distributed.Tests" },
+        { "tests", "NfNet.Distributed.Worker" }, { "tests", "NfNet.Cli.Tests" }, { "tests", "NfNet.GcStress" },
+        { "tests", "NfNet.Reliability.Tests" }, { "samples", "NfNet.Demo" }, { "samples", "NfNet.OnnxInference" },
+        { "samples", "NfNet.Studies" }, { "benchmarks", "NfNet.Benchmarks" },
+    };
+
+    // Call sites that build TorchSharp's own hazardous module on purpose, as the reference the test compares with;
+    // each runs its forward once, in a test that allocates nothing on another thread meanwhile.
+    private static readonly string[] DeliberateReferences =
+    [
+        "NfNet.Baselines.Tests.BatchNormResNetTests.TheScalarSafeBatchNormEqualsTorchSharpsBatchNorm2d ",
+    ];
+
+    [Theory]
+    [MemberData(nameof(UnshippedAssemblies))]
+    public void NoTestSampleOrBenchmarkLeavesAScalarToTheFinalizer(string folder, string assemblyName)
+    {
+        var assembly = assemblyName == typeof(ScalarOwnershipTests).Assembly.GetName().Name
+            ? typeof(ScalarOwnershipTests).Assembly
+            : Assembly.LoadFrom(OutputOf(folder, assemblyName));
+        var findings = Scanner.Value.Scan(assembly)
+            .Where(f => !f.Contains($"{nameof(ScalarOwnershipTests)}.{nameof(Examples)}", StringComparison.Ordinal))
+            .Where(f => !DeliberateReferences.Any(d => f.StartsWith(d, StringComparison.Ordinal)))
+            .ToList();
+        foreach (var f in findings) output.WriteLine(f);
+        Assert.True(findings.Count == 0, $"{findings.Count} unowned Scalar(s) in {assemblyName} (use NfNet.Platform.Scalars or tests/Shared/TestScalars.cs):\n" + string.Join("\n", findings));
+    }
+
+    // tests/<this>/bin/<configuration>/<tfm>/ → <folder>/<name>/bin/<configuration>/<tfm>/<name>.dll (built first:
+    // the csproj references each project without copying it).
+    private static string OutputOf(string folder, string assemblyName)
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var tfm = output.Name;
+        var configuration = output.Parent!.Name;
+        var repositoryRoot = output.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
+        var path = Path.Combine(repositoryRoot, folder, assemblyName, "bin", configuration, tfm, assemblyName + ".dll");
+        if (!File.Exists(path)) throw new FileNotFoundException($"{assemblyName} is not built at {path}; build the solution first", path);
+        return path;
+    }
+
     [Fact]
     public void TheScannerKnowsTorchSharpsHazards()
     {

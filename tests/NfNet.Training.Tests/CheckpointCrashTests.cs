@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using NfNet.Platform;
 using NfNet.Training.Checkpoints;
 using NfNet.Weights;
 using TorchSharp;
@@ -127,7 +128,7 @@ public sealed class CheckpointCrashTests(ITestOutputHelper output) : IDisposable
         {
             Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
             foreach (var (name, t) in expected)
-                Assert.True(t.equal(actual[name]).all().ToBoolean(), $"{name} differs between the killed-and-resumed run and the uninterrupted one");
+                Assert.True(t.equal(actual[name]).all().ReadBoolean(), $"{name} differs between the killed-and-resumed run and the uninterrupted one");
         }
         finally
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using NfNet.IO;
 using NfNet.Models;
 using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Training.Checkpoints;
 using NfNet.Weights;
 using TorchSharp;
@@ -91,7 +92,7 @@ public sealed class CheckpointIntegrityTests : IDisposable
     {
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
         foreach (var (k, v) in expected)
-            Assert.True(v.shape.SequenceEqual(actual[k].shape) && v.dtype == actual[k].dtype && v.equal(actual[k]).all().ToBoolean(), $"{why}: {k} differs");
+            Assert.True(v.shape.SequenceEqual(actual[k].shape) && v.dtype == actual[k].dtype && v.equal(actual[k]).all().ReadBoolean(), $"{why}: {k} differs");
     }
 
     private string SaveGood(Run run)
@@ -221,8 +222,8 @@ public sealed class CheckpointIntegrityTests : IDisposable
         var header = SafetensorsReader.ReadHeader(path);
         try
         {
-            foreach (var (name, t) in run.Model.state_dict()) Assert.True(t.equal(tensors["model." + name]).all().ToBoolean(), name);
-            foreach (var (name, t) in run.Ema.StateDict()) Assert.True(t.equal(tensors["ema." + name]).all().ToBoolean(), name);
+            foreach (var (name, t) in run.Model.state_dict()) Assert.True(t.equal(tensors["model." + name]).all().ReadBoolean(), name);
+            foreach (var (name, t) in run.Ema.StateDict()) Assert.True(t.equal(tensors["ema." + name]).all().ReadBoolean(), name);
             Assert.Equal(ScalarType.Byte, tensors["optimizer.state"].dtype);
             Assert.Equal(8, tensors["~checksum"].numel());
             Assert.Equal("2", header.Metadata["nfnet.checkpoint"]);

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using NfNet.Platform;
 using NfNet.Training.Data;
 using TorchSharp;
 using Xunit;
@@ -32,8 +33,8 @@ public sealed class IdxFileTests : IDisposable
         Assert.Equal(2000, train.Count);
         Assert.Equal(new long[] { 2000, 1, 32, 32 }, train.Images.shape);
         // Padding is black: (0 − mean)/std.
-        Assert.Equal(-FashionMnist.Mean / FashionMnist.Std, train.Images[0, 0, 0, 0].ToDouble(), 5);
-        var mean = train.Images[.., .., 2..30, 2..30].mean().ToDouble();
+        Assert.Equal(-FashionMnist.Mean / FashionMnist.Std, train.Images[0, 0, 0, 0].ReadDouble(), 5);
+        var mean = train.Images[.., .., 2..30, 2..30].mean().ReadDouble();
         Assert.InRange(mean, -0.2, 0.2); // normalized with the full training set's statistics
     }
 

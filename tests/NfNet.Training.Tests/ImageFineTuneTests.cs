@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NfNet.Models;
+using NfNet.Platform;
 using NfNet.Training.Data;
 using NfNet.Training.Images;
 using NfNet.Weights;
@@ -32,7 +33,7 @@ public class ImageFineTuneTests
             foreach (var sample in set.Samples)
             {
                 var i = int.Parse(Path.GetFileNameWithoutExtension(sample.Path));
-                Assert.Equal(idx.Labels[i].ToInt64(), sample.Label);
+                Assert.Equal(idx.Labels[i].ReadInt64(), sample.Label);
                 pipeline.Load(sample.Path, new Random(0), images);
                 var expected = idx.Images[i].reshape(-1).data<float>().ToArray();
                 for (var p = 0; p < expected.Length; p++) Assert.Equal(expected[p], images[p], 1e-5f);

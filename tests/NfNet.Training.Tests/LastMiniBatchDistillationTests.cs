@@ -1,4 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
+using NfNet.Platform;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -54,7 +55,7 @@ public sealed class LastMiniBatchDistillationTests
         dlb.Remember(images, tensor(yPrev), tensor(teacher).to(ScalarType.Float32));
         using var student = tensor(studentPrev).to(ScalarType.Float32).requires_grad_();
         using var loss = dlb.Loss(tensor(fresh).to(ScalarType.Float32), tensor(yNew), student);
-        Assert.Equal(expected, loss.ToDouble(), 5);
+        Assert.Equal(expected, loss.ReadDouble(), 5);
         // Gradients reach the student's logits, never the stored teacher.
         loss.backward();
         Assert.NotNull(student.grad);
@@ -67,14 +68,14 @@ public sealed class LastMiniBatchDistillationTests
         using var dlb = new LastMiniBatchDistillation();
         using var logits = tensor(Logits(4, 2, 3)).to(ScalarType.Float32).requires_grad_();
         using var y = tensor(new long[] { 1, 2 });
-        Assert.Equal(nn.functional.cross_entropy(logits, y).ToDouble(), dlb.Loss(logits, y, null).ToDouble(), 6);
+        Assert.Equal(nn.functional.cross_entropy(logits, y).ReadDouble(), dlb.Loss(logits, y, null).ReadDouble(), 6);
 
         dlb.Remember(zeros(2, 1, 2, 2), y, logits);
         var first = dlb.Previous!.Value;
         Assert.False(first.Logits.requires_grad);                  // stored detached
-        dlb.Remember(ones(2, 1, 2, 2), y, logits * 2);
+        dlb.Remember(ones(2, 1, 2, 2), y, logits.Times(2L));
         Assert.True(first.Images.IsInvalid && first.Logits.IsInvalid); // the older batch was disposed
-        Assert.Equal(1.0, dlb.Previous!.Value.Images.mean().ToDouble());
+        Assert.Equal(1.0, dlb.Previous!.Value.Images.mean().ReadDouble());
         Assert.Throws<ArgumentException>(() => dlb.Loss(logits, y, zeros(3, 3)));
     }
 

@@ -1,5 +1,7 @@
 using NfNet.Models;
 using NfNet.Optim;
+using NfNet.Platform;
+using NfNet.Testing;
 using NfNet.Training.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -106,7 +108,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
         t2.Fit(train);
         Assert.Equal(14, t2.Step);
         foreach (var ((name, a), (_, b)) in straight.named_parameters().Zip(resumed.named_parameters()))
-            Assert.True(a.eq(b).all().ToBoolean(), $"{name} differs after resume");
+            Assert.True(a.eq(b).all().ReadBoolean(), $"{name} differs after resume");
     }
 
     [Fact]
@@ -234,7 +236,7 @@ public sealed class TrainerTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(new[] { "blocks.0_0", "blocks.0_1", "blocks.1_0" }, atInit.Select(s => s.Block));
         // skipinit_gain = 0: the second (non-transition) block passes its input through unchanged.
         Assert.Equal(atInit[0].AverageChannelVariance, atInit[1].AverageChannelVariance, 9);
-        using (no_grad()) foreach (var (_, gain) in nfResNet.ResidualGainParameters()) gain.fill_(1.0);
+        using (no_grad()) foreach (var (_, gain) in nfResNet.ResidualGainParameters()) gain.FillInPlace(1.0);
         var trained = Reporting.SignalPropagation.Measure(nfResNet, test.Images);
         Assert.NotEqual(atInit[1].AverageChannelVariance, trained[1].AverageChannelVariance);
         var png = Path.Combine(_dir, "spp-both.png");

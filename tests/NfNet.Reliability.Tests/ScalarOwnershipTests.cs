@@ -66,6 +66,24 @@ public sealed class ScalarOwnershipTests(ITestOutputHelper output)
         Assert.True(findings.Count == 0, $"{findings.Count} unowned Scalar(s) in {assemblyName} (use NfNet.Platform.Scalars or tests/Shared/TestScalars.cs):\n" + string.Join("\n", findings));
     }
 
+    /// <summary>The xUnit test assemblies: each must run its tests in the per-test scope of
+    /// tests/Shared/TorchSharpTemporaries.cs, or its temporary tensors can be finalized while libtorch reads them.</summary>
+    public static TheoryData<string> TestProjects() =>
+    [
+        "NfNet.Core.Tests", "NfNet.Optim.Tests", "NfNet.Training.Tests", "NfNet.Baselines.Tests", "NfNet.Onnx.Tests",
+        "NfNet.Distributed.Tests", "NfNet.Cli.Tests", "NfNet.Reliability.Tests",
+    ];
+
+    [Theory]
+    [MemberData(nameof(TestProjects))]
+    public void EveryTestProjectKeepsItsTemporaryTensorsAliveThroughEachTest(string assemblyName)
+    {
+        var assembly = assemblyName == typeof(ScalarOwnershipTests).Assembly.GetName().Name
+            ? typeof(ScalarOwnershipTests).Assembly
+            : Assembly.LoadFrom(OutputOf("tests", assemblyName));
+        Assert.Contains(assembly.GetCustomAttributesData(), a => a.AttributeType.FullName == "NfNet.Testing.TemporariesLiveThroughEachTestAttribute");
+    }
+
     // tests/<this>/bin/<configuration>/<tfm>/ → <folder>/<name>/bin/<configuration>/<tfm>/<name>.dll (built first:
     // the csproj references each project without copying it).
     private static string OutputOf(string folder, string assemblyName)

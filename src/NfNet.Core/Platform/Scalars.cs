@@ -18,6 +18,11 @@ namespace NfNet.Platform;
 /// other thread (a data loader, <c>Parallel.For</c>, a test runner) can free it while libtorch still reads it:
 /// "Unknown scalar type", a wrong value, or <c>std::terminate</c>. Upstream fixes (TorchSharp PRs #1434 and #1496)
 /// are not released.</para>
+/// <para><b>Its relative: tensors.</b> A TorchSharp tensor also frees its native memory in its finalizer, and its
+/// methods call libtorch after reading their handle, so in <c>(a - b).abs()</c> the temporary <c>a - b</c> can be
+/// finalized while libtorch reads it (a segmentation fault). A dispose scope holds every tensor made inside it, so
+/// code run in <c>torch.NewDisposeScope()</c> is safe; the library keeps its per-step tensors in scopes, and the
+/// <c>Read*</c> methods below keep their argument alive until the value is read.</para>
 /// <para><b>The rule</b> (enforced over the compiled IL of every NfNet assembly by
 /// <c>tests/NfNet.Reliability.Tests</c>): a constant is a <c>static readonly</c> Scalar (it never becomes
 /// unreachable; see <see cref="One"/>); a per-call value is <c>using var s = x.ToScalar();</c> around the call; a value
@@ -46,6 +51,7 @@ public static class Scalars
     {
         ArgumentNullException.ThrowIfNull(tensor);
         using var scalar = tensor.ToScalar();
+        GC.KeepAlive(tensor);   // a temporary (x.sum().ReadDouble()) must outlive libtorch's read of it: see remarks
         return scalar.ToDouble();
     }
 
@@ -54,6 +60,7 @@ public static class Scalars
     {
         ArgumentNullException.ThrowIfNull(tensor);
         using var scalar = tensor.ToScalar();
+        GC.KeepAlive(tensor);   // a temporary (x.sum().ReadDouble()) must outlive libtorch's read of it: see remarks
         return scalar.ToInt64();
     }
 
@@ -62,6 +69,7 @@ public static class Scalars
     {
         ArgumentNullException.ThrowIfNull(tensor);
         using var scalar = tensor.ToScalar();
+        GC.KeepAlive(tensor);   // a temporary (x.sum().ReadDouble()) must outlive libtorch's read of it: see remarks
         return scalar.ToBoolean();
     }
 

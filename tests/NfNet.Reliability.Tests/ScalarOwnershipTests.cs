@@ -55,10 +55,7 @@ public sealed class ScalarOwnershipTests(ITestOutputHelper output)
     [MemberData(nameof(UnshippedAssemblies))]
     public void NoTestSampleOrBenchmarkLeavesAScalarToTheFinalizer(string folder, string assemblyName)
     {
-        var assembly = assemblyName == typeof(ScalarOwnershipTests).Assembly.GetName().Name
-            ? typeof(ScalarOwnershipTests).Assembly
-            : Assembly.LoadFrom(OutputOf(folder, assemblyName));
-        var findings = Scanner.Value.Scan(assembly)
+        var findings = Scanner.Value.Scan(Load(folder, assemblyName))
             .Where(f => !f.Contains($"{nameof(ScalarOwnershipTests)}.{nameof(Examples)}", StringComparison.Ordinal))
             .Where(f => !DeliberateReferences.Any(d => f.StartsWith(d, StringComparison.Ordinal)))
             .ToList();
@@ -66,23 +63,28 @@ public sealed class ScalarOwnershipTests(ITestOutputHelper output)
         Assert.True(findings.Count == 0, $"{findings.Count} unowned Scalar(s) in {assemblyName} (use NfNet.Platform.Scalars or tests/Shared/TestScalars.cs):\n" + string.Join("\n", findings));
     }
 
-    /// <summary>The xUnit test assemblies: each must run its tests in the per-test scope of
-    /// tests/Shared/TorchSharpTemporaries.cs, or its temporary tensors can be finalized while libtorch reads them.</summary>
-    public static TheoryData<string> TestProjects() =>
-    [
-        "NfNet.Core.Tests", "NfNet.Optim.Tests", "NfNet.Training.Tests", "NfNet.Baselines.Tests", "NfNet.Onnx.Tests",
-        "NfNet.Distributed.Tests", "NfNet.Cli.Tests", "NfNet.Reliability.Tests",
-    ];
+    /// <summary>The xUnit test assemblies (the <c>*.Tests</c> under tests/ above): each must run its tests in the
+    /// per-test scope of tests/Shared/TorchSharpTemporaries.cs, or its temporary tensors can be finalized while libtorch
+    /// reads them.</summary>
+    public static TheoryData<string> TestProjects()
+    {
+        var projects = new TheoryData<string>();
+        foreach (var row in UnshippedAssemblies())
+            if (row[0] is "tests" && row[1] is string name && name.EndsWith(".Tests", StringComparison.Ordinal)) projects.Add(name);
+        return projects;
+    }
 
     [Theory]
     [MemberData(nameof(TestProjects))]
     public void EveryTestProjectKeepsItsTemporaryTensorsAliveThroughEachTest(string assemblyName)
     {
-        var assembly = assemblyName == typeof(ScalarOwnershipTests).Assembly.GetName().Name
-            ? typeof(ScalarOwnershipTests).Assembly
-            : Assembly.LoadFrom(OutputOf("tests", assemblyName));
-        Assert.Contains(assembly.GetCustomAttributesData(), a => a.AttributeType.FullName == "NfNet.Testing.TemporariesLiveThroughEachTestAttribute");
+        Assert.Contains(Load("tests", assemblyName).GetCustomAttributesData(), a => a.AttributeType.FullName == "NfNet.Testing.TemporariesLiveThroughEachTestAttribute");
     }
+
+    private static Assembly Load(string folder, string assemblyName) =>
+        assemblyName == typeof(ScalarOwnershipTests).Assembly.GetName().Name
+            ? typeof(ScalarOwnershipTests).Assembly
+            : Assembly.LoadFrom(OutputOf(folder, assemblyName));
 
     // tests/<this>/bin/<configuration>/<tfm>/ → <folder>/<name>/bin/<configuration>/<tfm>/<name>.dll (built first:
     // the csproj references each project without copying it).

@@ -42,18 +42,8 @@ has_required_runtime() {
   [ -n "$lib" ] && grep -qa "$required_glibcxx" "$(readlink -f "$lib")"
 }
 
-debian_mirror_uri() {
-  # The machine's own Debian mirror (never a hard-coded host): the first URIs: line of a deb822 source that is
-  # not the security archive, else the first 'deb' line of sources.list.
-  local uri=""
-  if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
-    uri="$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v -- '-security' | awk '{print $2; exit}')"
-  fi
-  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-    uri="$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)"
-  fi
-  printf '%s' "$uri"
-}
+# debian_mirror_uri: the machine's own Debian mirror (shared with benchmarks/pytorch-reference/setup.sh).
+source "$repo_root/scripts/lib/debian-mirror.sh"
 
 fix_cxx_runtime_on_debian() {
   local uri; uri="$(debian_mirror_uri)"

@@ -32,11 +32,15 @@ fi
 rm -f artifacts-format.log
 # The packed NuGet packages must be consumable from a local feed.
 bash scripts/check-package.sh || { echo "package check failed"; status=1; pack_failed=1; }
-# The benchmarks must keep running: one dry iteration of every case at 64 px (about 40 s; measures nothing).
+# The benchmarks must keep running: one dry iteration of every case at 64 px (about 40 s; measures nothing), and one
+# step of the stopwatch timer (--step-timer) that the PyTorch comparison alternates with.
 mkdir -p artifacts
 if dotnet run -c Release --no-build --project benchmarks/NfNet.Benchmarks -- --quick --filter '*' > artifacts/benchmarks-quick.log 2>&1 \
-    && [ "$(grep -cE '^\| (ConvCeiling|Inference|TrainingStep|OnnxInference|ImageLoader)Benchmark .*[0-9.,]+ (us|ms|s) ' artifacts/benchmarks-quick.log)" -ge 17 ]; then
-    echo "benchmarks --quick: every benchmark ran (log: artifacts/benchmarks-quick.log)"
+    && [ "$(grep -cE '^\| (ConvCeiling|Inference|TrainingStep|OnnxInference|ImageLoader)Benchmark .*[0-9.,]+ (us|ms|s) ' artifacts/benchmarks-quick.log)" -ge 17 ] \
+    && NFNET_BENCH_RES=64 NFNET_BENCH_BATCH=2 NFNET_BENCH_WARMUP=0 NFNET_BENCH_STEPS=1 \
+       dotnet run -c Release --no-build --project benchmarks/NfNet.Benchmarks -- --step-timer >> artifacts/benchmarks-quick.log 2>&1 \
+    && grep -qE '^nfnet F0 Float32: median [0-9.]+ ms' artifacts/benchmarks-quick.log; then
+    echo "benchmarks --quick and --step-timer: every benchmark ran (log: artifacts/benchmarks-quick.log)"
 else
     echo "benchmarks --quick failed (log: artifacts/benchmarks-quick.log)"; status=1; bench_failed=1
 fi

@@ -5,6 +5,12 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --filter '*'            (defaults: see README)
 // dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --quick --filter '*'    (CI-sized smoke run)
 // NFNET_BENCH_VARIANTS=F0,F1,F2 picks the variants of the training and inference benchmarks.
+// dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --step-timer              (one precision's step by stopwatch; StepTimer.cs)
+if (args.Contains("--step-timer"))
+{
+    NfNet.Benchmarks.StepTimer.Run();
+    return;
+}
 var quick = args.Contains("--quick");
 var rest = args.Where(a => a != "--quick").ToArray();
 // Millisecond-to-second steps: the Monitoring strategy (no pilot stage) with 4 warm-up and 8 measured iterations. The

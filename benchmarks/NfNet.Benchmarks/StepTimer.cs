@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using NfNet.Devices;
+
+namespace NfNet.Benchmarks;
+
+/// <summary>
+/// <c>--step-timer</c>: times <see cref="TrainingStepBenchmark.TrainingStep"/> with a stopwatch in this process, one
+/// precision, and prints one line. It exists for comparisons with another framework's process
+/// (<c>benchmarks/pytorch-reference</c>), which must alternate with this one process by process on the same machine
+/// state; BenchmarkDotNet cannot run the other framework's process between its own.
+/// </summary>
+/// <remarks>Same model, input, optimizer and step as the benchmark (its own <c>Setup</c> and method). Warm-ups as the
+/// benchmark's job: the native heap grows over the first steps (Program.cs). <c>NFNET_BENCH_PRECISION</c> picks the
+/// precision (default Float32), <c>NFNET_BENCH_WARMUP</c> / <c>NFNET_BENCH_STEPS</c> the counts (4 / 8).</remarks>
+internal static class StepTimer
+{
+    public static void Run()
+    {
+        var precision = BenchmarkTarget.Env("NFNET_BENCH_PRECISION", "Float32");
+        var benchmark = new TrainingStepBenchmark
+        {
+            Variant = BenchmarkTarget.Env("NFNET_BENCH_VARIANT", "F0"),
+            Precision = Enum.TryParse<PrecisionMode>(precision, ignoreCase: true, out var mode) ? mode
+                : throw new ArgumentException($"NFNET_BENCH_PRECISION: unknown precision '{precision}' (Float32, MixedBFloat16, BFloat16)"),
+        };
+        var warmups = Count("NFNET_BENCH_WARMUP", 4, allowZero: true);
+        var steps = Count("NFNET_BENCH_STEPS", 8, allowZero: false);
+        benchmark.Setup();
+        var times = new double[warmups + steps];
+        for (var i = 0; i < times.Length; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            benchmark.TrainingStep();
+            times[i] = clock.Elapsed.TotalMilliseconds;
+        }
+        var measured = times[warmups..];
+        var sorted = measured.Order().ToArray();
+        var median = (sorted[(sorted.Length - 1) / 2] + sorted[sorted.Length / 2]) / 2;
+        Console.WriteLine($"nfnet {benchmark.Variant} {benchmark.Precision}: median {median:F1} ms, mean {measured.Average():F1} ms over {steps} steps after {warmups} warm-ups; steps {string.Join(' ', measured.Select(t => t.ToString("F0")))}");
+        benchmark.Cleanup();
+    }
+
+    private static int Count(string name, int fallback, bool allowZero)
+    {
+        var text = BenchmarkTarget.Env(name, fallback.ToString());
+        return int.TryParse(text, out var value) && (value > 0 || (allowZero && value == 0)) ? value
+            : throw new ArgumentException($"{name} must be a {(allowZero ? "non-negative" : "positive")} integer, got '{text}'");
+    }
+}

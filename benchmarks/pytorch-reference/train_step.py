@@ -1,0 +1,79 @@
+"""One NFNet-F0 training step in PyTorch + timm: the same work as NfNet.NET's TrainingStepBenchmark.
+
+Forward, float32 cross-entropy, backward, adaptive gradient clipping (unit-wise, lambda 0.01, eps 1e-3; every
+parameter but the classifier's weight, as DeepMind's SGD_AGC), coupled weight decay 2e-5 on weights of rank >= 2 added
+after clipping, SGD with Nesterov momentum 0.9 (foreach), learning rate 0.1 * batch / 256. Timed by a stopwatch,
+median of NFNET_BENCH_STEPS steps after NFNET_BENCH_WARMUP warm-ups; one line of output.
+
+Environment: NFNET_BENCH_PRECISION (Float32, MixedBFloat16 = torch.autocast to bf16 with float32 weights, BFloat16 =
+model and input in bf16), NFNET_BENCH_RES (128), NFNET_BENCH_BATCH (8), CHANNELS_LAST=1, THREADS (default: every CPU;
+PyTorch's own default on this 2-vCPU machine is 1).
+"""
+import os
+import statistics
+import time
+
+import timm
+import torch
+
+precision = os.environ.get("NFNET_BENCH_PRECISION", "Float32")
+if precision not in ("Float32", "MixedBFloat16", "BFloat16"):
+    raise SystemExit(f"NFNET_BENCH_PRECISION: unknown precision '{precision}' (Float32, MixedBFloat16, BFloat16)")
+res = int(os.environ.get("NFNET_BENCH_RES", "128"))
+batch = int(os.environ.get("NFNET_BENCH_BATCH", "8"))
+warmups = int(os.environ.get("NFNET_BENCH_WARMUP", "4"))
+steps = int(os.environ.get("NFNET_BENCH_STEPS", "8"))
+channels_last = os.environ.get("CHANNELS_LAST", "0") == "1"
+torch.set_num_threads(int(os.environ.get("THREADS", os.cpu_count())))
+torch.manual_seed(0)
+
+model = timm.create_model("dm_nfnet_f0", num_classes=1000)
+model = model.to(torch.bfloat16 if precision == "BFloat16" else torch.float32).train()
+images = torch.randn(batch, 3, res, res).to(torch.float32 if precision == "Float32" else torch.bfloat16)
+if channels_last:
+    model = model.to(memory_format=torch.channels_last)
+    images = images.contiguous(memory_format=torch.channels_last)
+labels = torch.randint(0, 1000, (batch,))
+
+named = list(model.named_parameters())
+clipped = [p for n, p in named if n != "head.fc.weight"]
+decayed = [p for _, p in named if p.ndim >= 2]
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1 * batch / 256, momentum=0.9, nesterov=True, foreach=True)
+
+
+def unitwise_norm(x):
+    # Brock et al. 2021, section 4.1: norms per output unit (row) of a weight, the whole tensor for vectors.
+    return x.norm() if x.ndim <= 1 else torch.linalg.vector_norm(x, dim=tuple(range(1, x.ndim)), keepdim=True)
+
+
+@torch.no_grad()
+def clip_and_decay(clip_factor=0.01, eps=1e-3, weight_decay=2e-5):
+    for p in clipped:
+        g = p.grad
+        max_norm = unitwise_norm(p).clamp_(min=eps).mul_(clip_factor)
+        grad_norm = unitwise_norm(g)
+        g.mul_(torch.where(grad_norm > max_norm, max_norm / grad_norm.clamp(min=1e-6), torch.ones_like(grad_norm)).to(g.dtype))
+    torch._foreach_add_([p.grad for p in decayed], decayed, alpha=weight_decay)
+
+
+def step():
+    optimizer.zero_grad(set_to_none=True)
+    if precision == "MixedBFloat16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(images)
+    else:
+        logits = model(images)
+    torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+    clip_and_decay()
+    optimizer.step()
+
+
+times = []
+for _ in range(warmups + steps):
+    start = time.perf_counter()
+    step()
+    times.append((time.perf_counter() - start) * 1000)
+measured = times[warmups:]
+print(f"pytorch {precision} {res}px batch {batch}, {torch.get_num_threads()} threads, channels_last {int(channels_last)}: "
+      f"median {statistics.median(measured):.1f} ms, mean {statistics.mean(measured):.1f} ms; "
+      f"steps {' '.join(f'{t:.0f}' for t in measured)}", flush=True)

@@ -42,7 +42,7 @@ if dotnet run -c Release --no-build --project benchmarks/NfNet.Benchmarks -- --q
     && grep -qE '^nfnet F0 Float32: median [0-9.]+ ms' artifacts/benchmarks-quick.log; then
     echo "benchmarks --quick and --step-timer: every benchmark ran (log: artifacts/benchmarks-quick.log)"
 else
-    echo "benchmarks --quick failed (log: artifacts/benchmarks-quick.log)"; status=1; bench_failed=1
+    echo "benchmarks --quick or --step-timer failed (log: artifacts/benchmarks-quick.log)"; status=1; bench_failed=1
 fi
 
 # Totals from the TRX files (dotnet test prints one summary per project, which CI does not read).

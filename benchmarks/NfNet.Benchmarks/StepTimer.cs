@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using NfNet.Devices;
 
 namespace NfNet.Benchmarks;
 
@@ -9,19 +8,19 @@ namespace NfNet.Benchmarks;
 /// (<c>benchmarks/pytorch-reference</c>), which must alternate with this one process by process on the same machine
 /// state; BenchmarkDotNet cannot run the other framework's process between its own.
 /// </summary>
-/// <remarks>Same model, input, optimizer and step as the benchmark (its own <c>Setup</c> and method). Warm-ups as the
+/// <remarks>Not <c>nfnet benchmark</c>'s timer: that one times the tool's own step (timm's benchmark.py), this one the
+/// benchmark's, so the comparison and the BenchmarkDotNet rows time the same work.
+/// Same model, input, optimizer and step as the benchmark (its own <c>Setup</c> and method). Warm-ups as the
 /// benchmark's job: the native heap grows over the first steps (Program.cs). <c>NFNET_BENCH_PRECISION</c> picks the
 /// precision (default Float32), <c>NFNET_BENCH_WARMUP</c> / <c>NFNET_BENCH_STEPS</c> the counts (4 / 8).</remarks>
 internal static class StepTimer
 {
     public static void Run()
     {
-        var precision = BenchmarkTarget.Env("NFNET_BENCH_PRECISION", "Float32");
         var benchmark = new TrainingStepBenchmark
         {
             Variant = BenchmarkTarget.Env("NFNET_BENCH_VARIANT", "F0"),
-            Precision = Enum.TryParse<PrecisionMode>(precision, ignoreCase: true, out var mode) ? mode
-                : throw new ArgumentException($"NFNET_BENCH_PRECISION: unknown precision '{precision}' (Float32, MixedBFloat16, BFloat16)"),
+            Precision = TrainingStepBenchmark.ParsePrecision(BenchmarkTarget.Env("NFNET_BENCH_PRECISION", "Float32"), "NFNET_BENCH_PRECISION"),
         };
         var warmups = Count("NFNET_BENCH_WARMUP", 4, allowZero: true);
         var steps = Count("NFNET_BENCH_STEPS", 8, allowZero: false);

@@ -34,8 +34,12 @@ public class TrainingStepBenchmark
     public static IEnumerable<PrecisionMode> Precisions() =>
         BenchmarkTarget.Env("NFNET_BENCH_PRECISIONS", "Float32,MixedBFloat16,BFloat16")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(name => Enum.TryParse<PrecisionMode>(name, ignoreCase: true, out var mode) ? mode
-                : throw new ArgumentException($"NFNET_BENCH_PRECISIONS: unknown precision '{name}' (Float32, MixedBFloat16, BFloat16)"));
+            .Select(name => ParsePrecision(name, "NFNET_BENCH_PRECISIONS"));
+
+    /// <summary>A precision mode by name (any case), or an error naming the <paramref name="variable"/> it came from.</summary>
+    internal static PrecisionMode ParsePrecision(string name, string variable) =>
+        Enum.TryParse<PrecisionMode>(name, ignoreCase: true, out var mode) ? mode
+            : throw new ArgumentException($"{variable}: unknown precision '{name}' (Float32, MixedBFloat16, BFloat16)");
 
     /// <summary>Precision mode.</summary>
     [ParamsSource(nameof(Precisions))]

@@ -29,9 +29,9 @@ var rank = comm.Rank;
 void Say(string key, object value) => Console.WriteLine($"rank {rank}: {key} {value}");
 Say("world", $"{comm.WorldSize} {comm.Backend}");
 // Every temporary tensor of a scenario stays owned until the process ends. A TorchSharp tensor that nothing references
-// can otherwise be freed by its finalizer while libtorch still reads it (docs/platform.md, "TorchSharp Scalars and the garbage collector"); the
-// test projects get the same protection per test from tests/Shared/TorchSharpTemporaries.cs. The scenarios' loops
-// keep their own per-step scopes, so memory stays bounded.
+// can otherwise be freed by its finalizer while libtorch still reads it (docs/platform.md, "TorchSharp Scalars and the
+// garbage collector"); the test projects get the same protection per test from tests/Shared/TorchSharpTemporaries.cs.
+// The scenarios' loops keep their own per-step scopes, so memory stays bounded.
 using var temporaries = NewDisposeScope();
 try
 {

@@ -91,8 +91,10 @@ public sealed class AdaptiveGradientClipping : OptimizerDecorator
     /// <summary>
     /// Whether a step may run fused on the CPU (default true): when the inner optimizer is TorchSharp's <c>SGD</c>
     /// (momentum or none, Nesterov or not, without its own weight decay, dampening or maximize), the CPU has 256-bit
-    /// vectors (x64 with AVX2) and every parameter with a gradient is a contiguous float32 or bf16 CPU tensor, clipping, weight decay and the SGD update run in two passes
-    /// over each weight instead of about eight. Values are computed in float32 and rounded once, so bf16 results differ
+    /// vectors (x64 with AVX2) and every parameter with a gradient is a contiguous float32 or bf16 CPU tensor, clipping,
+    /// weight decay and the SGD update run in two passes instead of about eight: one over the gradients (their unit-wise
+    /// norms; a non-finite one stops the step before anything is written), one unit by unit over weight, gradient and
+    /// momentum (512-bit vectors with AVX-512). Values are computed in float32 and rounded once, so bf16 results differ
     /// from the unfused sequence in the last bits; everything else (SGD's momentum buffers, checkpoints, schedulers, the
     /// clipped gradient left in <c>grad</c>, non-finite handling) is the same. Set false to force the unfused sequence
     /// (the default is false when <see cref="NfNet.Platform.PlatformSwitches.DisableFusedOptimizerStep"/> is on).

@@ -171,4 +171,53 @@ public sealed class FusedCpuAgcSgdTests
         Assert.True(onTeam.Grad.allclose(onPool.Grad, rtol: 0, atol: 0), "clipped gradient");
         Assert.True(onTeam.Buffer.allclose(onPool.Buffer, rtol: 0, atol: 0), "momentum buffer");
     }
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void LargeTensorsWithOddRowsMatchTheFloat64Sequence(ScalarType dtype)
+    {
+        // 513 × 1001 = 513,513 values: above the size from which units are split over threads. Rows of 1001 values
+        // start at every offset from a vector boundary and end in the widest vectors, then narrower ones and a scalar
+        // tail.
+        var shape = new long[] { 513, 1001 };
+        (Parameter P, AdaptiveGradientClipping Agc) Build(ScalarType t)
+        {
+            manual_seed(9);
+            var p = new Parameter(randn(shape, dtype: ScalarType.Float64).to(dtype).to(t)); // same start for both
+            var sgd = optim.SGD(new[] { p }, 0.1, momentum: 0.9, nesterov: true);
+            return (p, new AdaptiveGradientClipping(sgd, new[] { ("p", p) }, 0.01, weightDecay: new CoupledWeightDecay(0.05, new[] { p })));
+        }
+        var fused = Build(dtype);
+        var reference = Build(ScalarType.Float64);
+        for (var step = 0; step < 3; step++)
+        {
+            manual_seed(70 + step);
+            // Units from far below to far above λ·‖W_i‖: both branches of the clip.
+            var g = randn(shape, dtype: ScalarType.Float64) * logspace(-5, 0, shape[0], dtype: ScalarType.Float64).reshape(shape[0], 1);
+            fused.P.grad = g.to(dtype);
+            reference.P.grad = g.to(dtype).to(ScalarType.Float64);
+            fused.Agc.step();
+            reference.Agc.step();
+            Assert.True(fused.Agc.LastStepWasFused);
+            Assert.False(reference.Agc.LastStepWasFused);
+        }
+        var actual = fused.P.to(ScalarType.Float64);
+        var expected = reference.P;
+        if (dtype == ScalarType.Float32)
+        {
+            Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-6), "weight");
+            var gradError = (fused.P.grad!.to(ScalarType.Float64) - reference.P.grad!).abs().max().ReadDouble();
+            Assert.True(fused.P.grad!.to(ScalarType.Float64).allclose(reference.P.grad!, rtol: 1e-5, atol: 1e-7), $"clipped gradient: {gradError}");
+        }
+        else
+        {
+            // Each bf16 rounding is ≤ 2^-9 of the value (see the bf16 test above).
+            var error = (actual - expected).abs().max().ReadDouble() / expected.abs().max().ReadDouble();
+            Assert.InRange(error, 0, 0.03);
+            // Element by element too: no value may be off by more than a few bf16 steps of its own size.
+            var relative = ((actual - expected).abs() / expected.abs().Plus(1e-3)).max().ReadDouble();
+            Assert.InRange(relative, 0, 0.05);
+        }
+    }
 }

@@ -34,7 +34,7 @@ internal static class BFloat16Bits
         (Vector256.ShiftLeft(Vector256.WidenLower(v), 16).AsSingle(), Vector256.ShiftLeft(Vector256.WidenUpper(v), 16).AsSingle());
 
     /// <summary>16 bf16 values as their even elements and their odd elements: a shift and a mask, no shuffle. For
-    /// element-wise work whose operands all come this way (undone by <see cref="NarrowInterleaved"/>).</summary>
+    /// element-wise work whose operands all come this way (undone by <see cref="NarrowInterleaved(Vector256{float}, Vector256{float})"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static (Vector256<float> Even, Vector256<float> Odd) WidenInterleaved(Vector256<ushort> v)
     {
@@ -42,7 +42,7 @@ internal static class BFloat16Bits
         return (Vector256.ShiftLeft(bits, 16).AsSingle(), (bits & Vector256.Create(0xFFFF0000u)).AsSingle());
     }
 
-    /// <summary>The inverse of <see cref="WidenInterleaved"/>: even and odd elements rounded and put back in order.</summary>
+    /// <summary>The inverse of <see cref="WidenInterleaved(Vector256{ushort})"/>: even and odd elements rounded and put back in order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<ushort> NarrowInterleaved(Vector256<float> even, Vector256<float> odd) =>
         (Round(even) | Vector256.ShiftLeft(Round(odd), 16)).AsUInt16();
@@ -59,5 +59,28 @@ internal static class BFloat16Bits
         var x = v.AsUInt32();
         var rounded = Vector256.ShiftRightLogical(x + Vector256.Create(0x7FFFu) + (Vector256.ShiftRightLogical(x, 16) & Vector256.Create(1u)), 16);
         return Vector256.ConditionalSelect(Vector256.Equals(v, v).AsUInt32(), rounded, Vector256.Create((uint)QuietNaN));
+    }
+
+    /// <summary>32 bf16 values as their even and their odd elements (the 512-bit form of
+    /// <see cref="WidenInterleaved(Vector256{ushort})"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector512<float> Even, Vector512<float> Odd) WidenInterleaved(Vector512<ushort> v)
+    {
+        var bits = v.AsUInt32();
+        return (Vector512.ShiftLeft(bits, 16).AsSingle(), (bits & Vector512.Create(0xFFFF0000u)).AsSingle());
+    }
+
+    /// <summary>The inverse of <see cref="WidenInterleaved(Vector512{ushort})"/>, rounding as
+    /// <see cref="FromFloat"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ushort> NarrowInterleaved(Vector512<float> even, Vector512<float> odd) =>
+        (Round(even) | Vector512.ShiftLeft(Round(odd), 16)).AsUInt16();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> Round(Vector512<float> v)
+    {
+        var x = v.AsUInt32();
+        var rounded = Vector512.ShiftRightLogical(x + Vector512.Create(0x7FFFu) + (Vector512.ShiftRightLogical(x, 16) & Vector512.Create(1u)), 16);
+        return Vector512.ConditionalSelect(Vector512.Equals(v, v).AsUInt32(), rounded, Vector512.Create((uint)QuietNaN));
     }
 }

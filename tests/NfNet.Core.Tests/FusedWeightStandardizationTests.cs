@@ -16,12 +16,23 @@ public sealed class FusedWeightStandardizationTests(ITestOutputHelper output)
 {
     public static TheoryData<WeightStandardization, long, long, long> Shapes() => new()
     {
-        { WeightStandardization.Timm, 6, 3, 3 },      // fan 27: 3 vectors and a tail of 3
+        { WeightStandardization.Timm, 6, 3, 3 },      // fan 27: one step of 16 values and a scalar tail of 11
         { WeightStandardization.DeepMind, 6, 3, 3 },
         { WeightStandardization.Timm, 40, 13, 1 },    // fan 13
         { WeightStandardization.DeepMind, 40, 13, 1 },
         { WeightStandardization.Timm, 128, 64, 3 },   // fan 576: nine blocks of 64
         { WeightStandardization.DeepMind, 128, 64, 3 },
+        { WeightStandardization.Timm, 12, 1011, 1 },  // fan 1011: 15 blocks of 64, a partial block and a tail of 3, unaligned rows
+        { WeightStandardization.DeepMind, 12, 1011, 1 },
+    };
+
+    // The bf16 tests' shapes: fan 288 (whole steps of 16, rows 16-aligned) and fan 1011 (partial blocks, tails, unaligned rows).
+    public static TheoryData<WeightStandardization, long, long, long> BFloat16Shapes() => new()
+    {
+        { WeightStandardization.Timm, 64, 32, 3 },
+        { WeightStandardization.DeepMind, 64, 32, 3 },
+        { WeightStandardization.Timm, 12, 1011, 1 },
+        { WeightStandardization.DeepMind, 12, 1011, 1 },
     };
 
     private static (Tensor Weight, Tensor Gain, Tensor Probe) Inputs(long o, long i, long k, int seed)
@@ -96,11 +107,10 @@ public sealed class FusedWeightStandardizationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(WeightStandardization.Timm)]
-    [InlineData(WeightStandardization.DeepMind)]
-    public void MixedPrecisionStandardizesFloat32WeightsStraightIntoBFloat16(WeightStandardization kind)
+    [MemberData(nameof(BFloat16Shapes))]
+    public void MixedPrecisionStandardizesFloat32WeightsStraightIntoBFloat16(WeightStandardization kind, long o, long i, long k)
     {
-        var (w64, gain64, probe64) = Inputs(64, 32, 3, 2);
+        var (w64, gain64, probe64) = Inputs(o, i, k, 2);
         var formula = FormulaOf(kind);
         var (w, gain, exactW, exactGain) = Rounded(w64, gain64, float32);
         using var probe = probe64.to(bfloat16).to(float64); // the gradient arrives in bf16
@@ -118,11 +128,10 @@ public sealed class FusedWeightStandardizationTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(WeightStandardization.Timm)]
-    [InlineData(WeightStandardization.DeepMind)]
-    public void PureBFloat16RoundsOnceAndIsNoFurtherFromExactThanLibtorch(WeightStandardization kind)
+    [MemberData(nameof(BFloat16Shapes))]
+    public void PureBFloat16RoundsOnceAndIsNoFurtherFromExactThanLibtorch(WeightStandardization kind, long o, long i, long k)
     {
-        var (w64, gain64, probe64) = Inputs(64, 32, 3, 3);
+        var (w64, gain64, probe64) = Inputs(o, i, k, 3);
         var formula = FormulaOf(kind);
         var (w, gain, exactW, exactGain) = Rounded(w64, gain64, bfloat16);
         using var probe = probe64.to(bfloat16).to(float64);

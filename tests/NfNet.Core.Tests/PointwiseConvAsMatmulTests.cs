@@ -14,7 +14,7 @@ public sealed class PointwiseConvAsMatmulTests
 
     [Theory]
     [InlineData(64, 128, 8, 2)]
-    [InlineData(96, 64, 12, 3)]
+    [InlineData(96, 64, 7, 3)]
     [InlineData(128, 256, 1, 4)]   // the Squeeze-Excite FCs see 1×1 maps
     public void MatchesAFloat64ConvolutionForwardAndBackward(long cin, long cout, long size, long batch)
     {
@@ -83,11 +83,15 @@ public sealed class PointwiseConvAsMatmulTests
     {
         long[] one = { 1, 1 }, zero = { 0, 0 };
         using var w = zeros(128, 64, 1, 1, dtype: ScalarType.BFloat16);
-        using var small = zeros(2, 64, 12, 12, dtype: ScalarType.BFloat16);
+        using var small = zeros(2, 64, 8, 8, dtype: ScalarType.BFloat16);
         Assert.True(PointwiseConvAsMatmul.Applies(small, w, one, zero, 1));
+        using var wide = zeros(2, 64, 1, 64, dtype: ScalarType.BFloat16);           // the rule counts pixels, not sides
+        Assert.True(PointwiseConvAsMatmul.Applies(wide, w, one, zero, 1));
 
-        using var large = zeros(2, 64, 13, 12, dtype: ScalarType.BFloat16);         // 156 pixels > 144
+        using var large = zeros(2, 64, 9, 8, dtype: ScalarType.BFloat16);           // 72 pixels > 64
         Assert.False(PointwiseConvAsMatmul.Applies(large, w, one, zero, 1));
+        using var f0Stage3At192 = zeros(2, 64, 12, 12, dtype: ScalarType.BFloat16); // measured faster as a convolution
+        Assert.False(PointwiseConvAsMatmul.Applies(f0Stage3At192, w, one, zero, 1));
         using var fp32 = zeros(2, 64, 8, 8);                                           // float32 keeps the convolution
         using var w32 = zeros(128, 64, 1, 1);
         Assert.False(PointwiseConvAsMatmul.Applies(fp32, w32, one, zero, 1));

@@ -32,7 +32,8 @@ internal enum ConvStrategy
 /// intermittently, in float32 and bf16 (related upstream: pytorch/pytorch#163347) → <see cref="ConvStrategy.NarrowChannelVerified"/>;</item>
 /// <item>the backward pass of some strided 1×1 convolutions dies with SIGFPE (512 → 1024 at stride 2 on 8×8, float32)
 /// → <see cref="ConvStrategy.Strided1x1"/>;</item>
-/// <item>bf16 1×1 convolutions on maps of at most 8×8 run at 0.65–1.0 of the rate of the same matrix product (measured up to 8×8; from 9×9 the convolution is the faster), and
+/// <item>bf16 1×1 convolutions on maps of at most 8×8 run at 0.65–1.0 of the rate of the same matrix product (from 9×9
+/// up the convolution is the faster), and
 /// float32 ones on a single pixel (the Squeeze-Excite FCs) at about 60 % → <see cref="ConvStrategy.PointwiseAsMatmul"/>.</item>
 /// </list>
 /// <para>Switch them all off with the <c>AppContext</c> switch <see cref="DisableSwitch"/> (in code, or

@@ -47,15 +47,17 @@ public sealed class PointwiseConvAsMatmulTests
     }
 
     [Theory]
-    [InlineData(64, 128, 2)]
-    [InlineData(1536, 768, 8)]   // F0's first Squeeze-Excite FC at batch 8
-    [InlineData(768, 1536, 3)]   // and its second
-    public void Float32OnOnePixelIsTheFloat64ConvolutionForwardAndBackward(long cin, long cout, long batch)
+    [InlineData(64, 128, 2, 1)]
+    [InlineData(1536, 768, 8, 1)]   // F0's first Squeeze-Excite FC at batch 8
+    [InlineData(768, 1536, 3, 1)]   // and its second
+    [InlineData(768, 1536, 2, 8)]   // F0's stage 3 at 128 px (an AMX CPU's rule)
+    [InlineData(64, 128, 3, 5)]
+    public void Float32IsTheFloat64ConvolutionForwardAndBackward(long cin, long cout, long batch, long size)
     {
         using var scope = NewDisposeScope();
         manual_seed(cin + 7 * batch);
         long[] one = { 1, 1 }, zero = { 0, 0 };
-        var x64 = randn(batch, cin, 1, 1, dtype: ScalarType.Float64);
+        var x64 = randn(batch, cin, size, size, dtype: ScalarType.Float64);
         var w64 = randn(cout, cin, 1, 1, dtype: ScalarType.Float64).DividedByInPlace(Math.Sqrt(cin)); // no implicit Scalar
         var b64 = randn(cout, dtype: ScalarType.Float64);
         // The reference: libtorch's float64 convolution (not oneDNN's) of the values float32 holds.
@@ -66,9 +68,9 @@ public sealed class PointwiseConvAsMatmulTests
         yr.backward(new[] { gy.to(ScalarType.Float64) });
 
         var (x, w, b) = (Leaf(x64, ScalarType.Float32), Leaf(w64, ScalarType.Float32), Leaf(b64, ScalarType.Float32));
-        Assert.Equal(ConvStrategy.PointwiseAsMatmul, ConvolutionBackend.StrategyFor(x, w, one, zero, 1));
-        var y = ConvolutionBackend.Conv2d(x, w, b, one, zero, one, 1);
-        Assert.Equal(new[] { batch, cout, 1L, 1L }, y.shape);
+        Assert.True(PointwiseConvAsMatmul.Applies(x, w, one, zero, 1, amx: true));
+        var y = PointwiseConvAsMatmul.Conv2d(x, w, b);
+        Assert.Equal(new[] { batch, cout, size, size }, y.shape);
         Assert.Equal(ScalarType.Float32, y.dtype);
         y.backward(new[] { gy });
         // float32 rounding of sums over up to 1536 products (about 1e-6 here); a wrong product is off by order 1.
@@ -76,6 +78,29 @@ public sealed class PointwiseConvAsMatmulTests
         Assert.True(Relative(x.grad!, xr.grad!) < 1e-5, $"input gradient off by {Relative(x.grad!, xr.grad!):E2}");
         Assert.True(Relative(w.grad!, wr.grad!) < 1e-5, $"weight gradient off by {Relative(w.grad!, wr.grad!):E2}");
         Assert.True(Relative(b.grad!, br.grad!) < 1e-5, $"bias gradient off by {Relative(b.grad!, br.grad!):E2}");
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void GivesTheSameBitsWithAndWithoutGradientsInEitherLayoutAndHandsBackChannelsFirst(ScalarType dtype)
+    {
+        // libtorch's matmul sums differently when the weight needs no gradient; a frozen model must not move.
+        using var scope = NewDisposeScope();
+        manual_seed(21);
+        var x = randn(2, 1024, 4, 4).to(dtype);   // a ResNet-50 layer-3 shape: long sums, which blocked products split
+        var w = randn(256, 1024, 1, 1).DividedByInPlace(Math.Sqrt(1024)).to(dtype);
+        var b = randn(256).to(dtype);
+        Tensor frozen;
+        using (no_grad()) frozen = PointwiseConvAsMatmul.Conv2d(x, w, b);
+        var training = PointwiseConvAsMatmul.Conv2d(x, w.detach().requires_grad_(), b.detach().requires_grad_());
+        var fromChannelsLast = PointwiseConvAsMatmul.Conv2d(ChannelsLastConvolution.ToChannelsLast(x), w, b);
+        Assert.True(frozen.equal(training).all().ReadBoolean(), "the product changed with requires_grad");
+        Assert.True(frozen.equal(fromChannelsLast).all().ReadBoolean(), "the product changed with the input's layout");
+        Assert.True(frozen.is_contiguous() && training.is_contiguous() && fromChannelsLast.is_contiguous(), "not channels-first");
+        // And it is the convolution: libtorch's float64 one of the same values.
+        var reference = nn.functional.conv2d(x.to(ScalarType.Float64), w.to(ScalarType.Float64), b.to(ScalarType.Float64));
+        Assert.True(Relative(frozen, reference) < (dtype == ScalarType.Float32 ? 1e-5 : 2e-2), $"off by {Relative(frozen, reference):E2}");
     }
 
     [Fact]
@@ -95,6 +120,9 @@ public sealed class PointwiseConvAsMatmulTests
         using var fp32 = zeros(2, 64, 8, 8);                                           // float32 keeps the convolution
         using var w32 = zeros(128, 64, 1, 1);
         Assert.False(PointwiseConvAsMatmul.Applies(fp32, w32, one, zero, 1));
+        Assert.True(PointwiseConvAsMatmul.Applies(fp32, w32, one, zero, 1, amx: true)); // but not on an AMX CPU's MKL
+        using var fp32Large = zeros(2, 64, 9, 8);
+        Assert.False(PointwiseConvAsMatmul.Applies(fp32Large, w32, one, zero, 1, amx: true));
         using var fp32Pixel = zeros(2, 64, 1, 1);                                      // but for a single pixel
         Assert.True(PointwiseConvAsMatmul.Applies(fp32Pixel, w32, one, zero, 1));
         using var fp32Column = zeros(2, 64, 2, 1);

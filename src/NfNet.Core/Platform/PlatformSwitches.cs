@@ -13,6 +13,11 @@ public static class PlatformSwitches
     public static PlatformSwitch DisableConvolutionWorkarounds { get; } = new("NfNet.Convolution.DisableWorkarounds", "NFNET_DISABLE_CONV_WORKAROUNDS", false,
         "every convolution runs natively, without the CPU oneDNN workarounds (on a libtorch without the defects, or to measure them)", ReadOnce: true);
 
+    /// <summary>Convolutions on CPUs with Intel AMX keep libtorch's default channels-first (NCHW) activations instead of
+    /// taking them channels-last (<c>ChannelsLastConvolution</c>; read once per process).</summary>
+    public static PlatformSwitch DisableChannelsLast { get; } = new("NfNet.Convolution.DisableChannelsLast", "NFNET_DISABLE_CHANNELS_LAST", false,
+        "convolutions on CPUs with AMX keep channels-first activations instead of channels-last", ReadOnce: true);
+
     /// <summary>Keeps libtorch's warnings (NNPACK's "unsupported hardware" line and the like), which the library
     /// silences at load (<c>c10</c> log level ERROR); <c>TORCH_CPP_LOG_LEVEL</c> still wins.</summary>
     public static PlatformSwitch ShowNativeWarnings { get; } = new("NfNet.Platform.ShowNativeWarnings", "NFNET_SHOW_NATIVE_WARNINGS", false,
@@ -46,6 +51,6 @@ public static class PlatformSwitches
     /// <summary>Every switch, in the order of the documentation's table.</summary>
     public static IReadOnlyList<PlatformSwitch> All { get; } = new[]
     {
-        DisableConvolutionWorkarounds, ShowNativeWarnings, DisableWeightCache, DisableFusedWeightStandardization, DisableFusedOptimizerStep, DisableOpenMpTeam, TuneNativeAllocator,
+        DisableConvolutionWorkarounds, DisableChannelsLast, ShowNativeWarnings, DisableWeightCache, DisableFusedWeightStandardization, DisableFusedOptimizerStep, DisableOpenMpTeam, TuneNativeAllocator,
     };
 }

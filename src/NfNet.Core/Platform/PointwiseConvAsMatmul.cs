@@ -10,9 +10,9 @@ namespace NfNet.Platform;
 /// CPU backend runs faster than its convolution kernels there.
 /// </summary>
 /// <remarks>
-/// <para>A 1×1, stride-1, ungrouped convolution of <c>x</c> [N, C, H, W] with <c>w</c> [O, C, 1, 1] is
-/// <c>w[O, C] · x[n][C, H·W]</c> for each image: the same multiply-adds, no copies (both views are free on contiguous
-/// tensors), and autograd differentiates the product.</para>
+/// <para>A 1×1, stride-1, ungrouped convolution of <c>x</c> [N, C, H, W] with <c>w</c> [O, C, 1, 1] is the product of
+/// the pixels' rows <c>x[N·H·W, C]</c> with <c>w[O, C]ᵀ</c>: the same multiply-adds, and autograd differentiates the
+/// product.</para>
 /// <para>Measured on the 2-core AVX-512-BF16 machine of <c>benchmarks/README.md</c> (forward + backward, bf16,
 /// 768 ↔ 1536 channels, re-measured on 2026-12-04 at batch 8, 16 and 32): the product took 0.65–0.78 of the
 /// convolution's time at 4×4, 0.84–0.88 at 6×6, 0.88–1.02 at 7×7 and 8×8, and 1.02–1.14 from 9×9 to 12×12, at every
@@ -24,36 +24,55 @@ namespace NfNet.Platform;
 /// 1536 → 768 → 1536, forward + backward: 4.4 ms as convolutions, 2.7 ms as the product at batch 8; 9.9 and 4.9 ms at
 /// batch 32). So float32 takes the product only there. Narrow channels (below 64, or not multiples of 16) are left to
 /// <see cref="NarrowChannelConvolution"/>'s verified paths.</para>
+/// <para>On a 2-core Intel Xeon with AMX (Emerald Rapids; benchmarks/README.md, "Intel AMX") MKL's float32 product runs
+/// at its full rate, and it beats oneDNN's float32 1×1 convolution on every small map measured (forward + backward, F0's
+/// 768 ↔ 1536 channels): 19.2 against 20.5 ms at 8×8 and 4.9 against 6.3 ms at 4×4 (batch 8), 18.5 against 27.7 ms for
+/// the 1536 → 3072 final convolution at 4×4, 40.4 against 48.0 ms at 6×6, batch 32. So on AMX CPUs float32 takes the
+/// product up to 8×8 as bf16 does (the MKL on an AMD EPYC ran it at half the convolution's rate: the rule
+/// above).</para>
 /// </remarks>
 internal static class PointwiseConvAsMatmul
 {
     /// <summary>Largest H·W the product is used for in bf16 (8×8, the largest size measured faster; see remarks).</summary>
     internal const long MaxPixels = 64;
 
-    /// <summary>Whether this convolution takes the matrix-product path.</summary>
+    /// <summary>Whether this convolution takes the matrix-product path on a CPU without AMX (the rule measured on an AMD
+    /// EPYC).</summary>
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long groups) =>
+        Applies(input, weight, stride, padding, groups, amx: false);
+
+    /// <summary>Whether this convolution takes the matrix-product path on a CPU with (<paramref name="amx"/>) or without
+    /// Intel AMX (<see cref="CpuFeatures.HasAmxBf16"/>).</summary>
+    internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long groups, bool amx) =>
         input.device_type == DeviceType.CPU && weight.dtype == input.dtype &&
-        input.shape[2] * input.shape[3] <= MaxPixelsFor(input.dtype) &&
+        input.shape[2] * input.shape[3] <= MaxPixelsFor(input.dtype, amx) &&
         groups == 1 && weight.shape[2] == 1 && weight.shape[3] == 1 &&
         stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 &&
         NarrowChannelConvolution.IsTrustedWidth(weight.shape[0]) && NarrowChannelConvolution.IsTrustedWidth(weight.shape[1]);
 
-    /// <summary>Largest H·W the product is used for in <paramref name="dtype"/>: 8×8 in bf16, a single pixel in float32
-    /// (where MKL's product beats the convolution only as one matrix-matrix product over the batch), none otherwise.</summary>
-    internal static long MaxPixelsFor(ScalarType dtype) => dtype switch
+    /// <summary>Largest H·W the product is used for in <paramref name="dtype"/>: 8×8 in bf16; in float32 8×8 on an Intel
+    /// CPU with AMX (where MKL's product runs at its full rate) and otherwise a single pixel (where MKL's product beats
+    /// the convolution only as one matrix-matrix product over the batch); none in other dtypes.</summary>
+    internal static long MaxPixelsFor(ScalarType dtype, bool amx) => dtype switch
     {
         ScalarType.BFloat16 => MaxPixels,
-        ScalarType.Float32 => 1,
+        ScalarType.Float32 => amx ? MaxPixels : 1,
         _ => 0,
     };
 
-    /// <summary>The convolution as <c>w[O, C] · x[N, C, H·W]</c> (plus the bias), shaped [N, O, H, W].</summary>
+    /// <summary>The convolution as one product <c>x[N·H·W, C] · w[O, C]ᵀ</c> (plus the bias), shaped [N, O, H, W]
+    /// channels-first. The rows of a channels-last input are a view; a channels-first one is transposed by one copy, as
+    /// libtorch's <c>matmul</c> folds it when the weight needs a gradient. Written out rather than left to <c>matmul</c>
+    /// so that the arithmetic is the same with and without gradients: <c>matmul</c> folds only when the weight requires
+    /// a gradient and otherwise runs a batched product over an expanded weight, which summed differently (a frozen model's
+    /// outputs moved by float32 rounding) and ran 1.3–25× slower (scratch timing, forward + backward, F0's 1×1 shapes).</summary>
     internal static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias)
     {
         long n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3], o = weight.shape[0];
         using var scope = NewDisposeScope();
-        var y = matmul(weight.reshape(o, c), input.reshape(n, c, h * w));
-        if (bias is not null) y = y.PlusInPlace(bias.reshape(o, 1));
-        return y.view(n, o, h, w).MoveToOuterDisposeScope();
+        var rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c);
+        var y = rows.mm(weight.reshape(o, c).t());
+        if (bias is not null) y = y.PlusInPlace(bias);
+        return y.view(n, h, w, o).permute(0, 3, 1, 2).contiguous().MoveToOuterDisposeScope();
     }
 }

@@ -37,6 +37,9 @@ public sealed class ChannelsLastConvolutionTests
         { 48, 64, 3, 32, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.NarrowChannelVerified), nameof(ConvStrategy.NarrowChannelVerified) },
         { 256, 256, 3, 16, One, ScalarType.BFloat16, 16, nameof(ConvStrategy.NarrowChannelVerified), nameof(ConvStrategy.NarrowChannelVerified) },
         { 512, 1024, 1, 16, Two, ScalarType.BFloat16, 1, nameof(ConvStrategy.Strided1x1), nameof(ConvStrategy.Strided1x1) },
+        { 64, 32, 1, 1, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.PointwiseAsMatmul), nameof(ConvStrategy.NarrowChannelVerified) }, // the demo's SE FC
+        { 64, 48, 1, 4, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.PointwiseAsMatmul), nameof(ConvStrategy.NarrowChannelVerified) },
+        { 24, 64, 1, 4, One, ScalarType.BFloat16, 1, nameof(ConvStrategy.NarrowChannelVerified), nameof(ConvStrategy.NarrowChannelVerified) }, // not a multiple of 16
     };
 
     [Theory]

@@ -81,6 +81,31 @@ public sealed class PointwiseConvAsMatmulTests
     }
 
     [Theory]
+    [InlineData(64, 32, 1)]    // the Fashion-MNIST demo model's Squeeze-Excite FC
+    [InlineData(64, 48, 4)]
+    [InlineData(16, 32, 7)]
+    public void NarrowBf16ProductsOnAmxAreTheFloat64Convolution(long cin, long cout, long size)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(cin * cout + size);
+        var x = randn(256, cin, size, size).to(ScalarType.BFloat16).requires_grad_();
+        var w = randn(cout, cin, 1, 1).DividedByInPlace(Math.Sqrt(cin)).to(ScalarType.BFloat16).requires_grad_();
+        var b = randn(cout).to(ScalarType.BFloat16).requires_grad_();
+        Assert.True(PointwiseConvAsMatmul.Applies(x, w, new long[] { 1, 1 }, new long[] { 0, 0 }, 1, amx: true));
+        Tensor Leaf(Tensor t) => t.detach().to(ScalarType.Float64).requires_grad_();
+        var (xr, wr, br) = (Leaf(x), Leaf(w), Leaf(b));
+        var yr = nn.functional.conv2d(xr, wr, br);
+        var gy = randn_like(yr);
+        yr.backward(new[] { gy });
+        var y = PointwiseConvAsMatmul.Conv2d(x, w, b);
+        y.backward(new[] { gy.to(ScalarType.BFloat16) });
+        Assert.True(Relative(y, yr) < 2e-2, $"forward off by {Relative(y, yr):E2}");
+        Assert.True(Relative(x.grad!, xr.grad!) < 2e-2, $"input gradient off by {Relative(x.grad!, xr.grad!):E2}");
+        Assert.True(Relative(w.grad!, wr.grad!) < 2e-2, $"weight gradient off by {Relative(w.grad!, wr.grad!):E2}");
+        Assert.True(Relative(b.grad!, br.grad!) < 2e-2, $"bias gradient off by {Relative(b.grad!, br.grad!):E2}");
+    }
+
+    [Theory]
     [InlineData(ScalarType.Float32)]
     [InlineData(ScalarType.BFloat16)]
     public void GivesTheSameBitsWithAndWithoutGradientsInEitherLayoutAndHandsBackChannelsFirst(ScalarType dtype)
@@ -139,6 +164,10 @@ public sealed class PointwiseConvAsMatmulTests
         Assert.False(PointwiseConvAsMatmul.Applies(small, grouped, one, zero, 2));
         using var narrow = zeros(24, 64, 1, 1, dtype: ScalarType.BFloat16);           // narrow: the guard's verified paths
         Assert.False(PointwiseConvAsMatmul.Applies(small, narrow, one, zero, 1));
+        Assert.False(PointwiseConvAsMatmul.Applies(small, narrow, one, zero, 1, amx: true)); // 24: not a multiple of 16
+        using var narrow32Bf16 = zeros(32, 64, 1, 1, dtype: ScalarType.BFloat16);     // on AMX, multiples of 16 take it
+        Assert.False(PointwiseConvAsMatmul.Applies(small, narrow32Bf16, one, zero, 1));
+        Assert.True(PointwiseConvAsMatmul.Applies(small, narrow32Bf16, one, zero, 1, amx: true));
         using var threeByThree = zeros(128, 64, 3, 3, dtype: ScalarType.BFloat16);
         Assert.False(PointwiseConvAsMatmul.Applies(small, threeByThree, one, zero, 1));
     }

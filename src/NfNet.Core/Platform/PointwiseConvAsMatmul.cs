@@ -29,7 +29,10 @@ namespace NfNet.Platform;
 /// 768 ↔ 1536 channels): 19.2 against 20.5 ms at 8×8 and 4.9 against 6.3 ms at 4×4 (batch 8), 18.5 against 27.7 ms for
 /// the 1536 → 3072 final convolution at 4×4, 40.4 against 48.0 ms at 6×6, batch 32. So on AMX CPUs float32 takes the
 /// product up to 8×8 as bf16 does (the MKL on an AMD EPYC ran it at half the convolution's rate: the rule
-/// above).</para>
+/// above). On AMX CPUs the product also takes 1×1 convolutions narrower than 64 channels (multiples of 16): oneDNN's AMX
+/// weight gradient of those (`brgconv_bwd_w`) took 670 ms a call for the Fashion-MNIST demo model's Squeeze-Excite
+/// FCs (64 → 32 at batch 256 on one pixel) and 670 ms for its 64 → 32 convolutions on 4×4 maps, which made the demo's
+/// epoch ten times slower than on the EPYC.</para>
 /// </remarks>
 internal static class PointwiseConvAsMatmul
 {
@@ -48,7 +51,13 @@ internal static class PointwiseConvAsMatmul
         input.shape[2] * input.shape[3] <= MaxPixelsFor(input.dtype, amx) &&
         groups == 1 && weight.shape[2] == 1 && weight.shape[3] == 1 &&
         stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 &&
-        NarrowChannelConvolution.IsTrustedWidth(weight.shape[0]) && NarrowChannelConvolution.IsTrustedWidth(weight.shape[1]);
+        Wide(weight.shape[0], amx) && Wide(weight.shape[1], amx);
+
+    // Channel counts the product takes: trusted widths (≥ 64, multiples of 16); on AMX CPUs any multiple of 16, since
+    // there oneDNN's bf16 weight gradient of narrow 1×1 convolutions on small maps is pathologically slow (F0-shaped
+    // SE FCs of 64 → 32 channels at batch 256: 670 ms a call, where the product takes about a millisecond).
+    private static bool Wide(long channels, bool amx) =>
+        amx ? channels % 16 == 0 : NarrowChannelConvolution.IsTrustedWidth(channels);
 
     /// <summary>Largest H·W the product is used for in <paramref name="dtype"/>: 8×8 in bf16; in float32 8×8 on an Intel
     /// CPU with AMX (where MKL's product runs at its full rate) and otherwise a single pixel (where MKL's product beats

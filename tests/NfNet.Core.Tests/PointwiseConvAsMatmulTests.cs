@@ -52,6 +52,7 @@ public sealed class PointwiseConvAsMatmulTests
     [InlineData(768, 1536, 3, 1)]   // and its second
     [InlineData(768, 1536, 2, 8)]   // F0's stage 3 at 128 px (an AMX CPU's rule)
     [InlineData(64, 128, 3, 5)]
+    [InlineData(32, 48, 2, 4)]      // narrow, multiples of 16 (an AMX CPU's rule)
     public void Float32IsTheFloat64ConvolutionForwardAndBackward(long cin, long cout, long batch, long size)
     {
         using var scope = NewDisposeScope();

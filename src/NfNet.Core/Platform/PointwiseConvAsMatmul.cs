@@ -31,8 +31,8 @@ namespace NfNet.Platform;
 /// product up to 8×8 as bf16 does (the MKL on an AMD EPYC ran it at half the convolution's rate: the rule
 /// above). On AMX CPUs the product also takes 1×1 convolutions narrower than 64 channels (multiples of 16): oneDNN's AMX
 /// weight gradient of those (`brgconv_bwd_w`) took 670 ms a call for the Fashion-MNIST demo model's Squeeze-Excite
-/// FCs (64 → 32 at batch 256 on one pixel) and 670 ms for its 64 → 32 convolutions on 4×4 maps, which made the demo's
-/// epoch ten times slower than on the EPYC.</para>
+/// FCs (64 → 32 at batch 256 on one pixel) and for its 64 → 32 convolutions on 4×4 maps, which made the demo's epochs
+/// 360–650 s (a busy machine) against 23–35 s with the product.</para>
 /// </remarks>
 internal static class PointwiseConvAsMatmul
 {
@@ -54,8 +54,8 @@ internal static class PointwiseConvAsMatmul
         Wide(weight.shape[0], amx) && Wide(weight.shape[1], amx);
 
     // Channel counts the product takes: trusted widths (≥ 64, multiples of 16); on AMX CPUs any multiple of 16, since
-    // there oneDNN's bf16 weight gradient of narrow 1×1 convolutions on small maps is pathologically slow (F0-shaped
-    // SE FCs of 64 → 32 channels at batch 256: 670 ms a call, where the product takes about a millisecond).
+    // there oneDNN's bf16 weight gradient of narrow 1×1 convolutions on small maps is pathologically slow (the
+    // Fashion-MNIST demo model's SE FC, 64 → 32 channels at batch 256: about 670 ms a call).
     private static bool Wide(long channels, bool amx) =>
         amx ? channels % 16 == 0 : NarrowChannelConvolution.IsTrustedWidth(channels);
 

@@ -41,9 +41,9 @@ internal static class ChannelsLastConvolution
 
     /// <summary>Whether a convolution of <paramref name="input"/> with <paramref name="weight"/> takes the strategy on a
     /// CPU that does (<paramref name="cpuPrefersChannelsLast"/>: AMX, the switch not set) or does not prefer channels-last
-    /// convolutions: bf16 or float32 input and weight of one dtype on the CPU, an output map above <see cref="PointwiseConvAsMatmul.MaxPixels"/> (a stride-2
-    /// convolution from 8×8 to 4×4 stays channels-first, though its padded input has 81 pixels), and trusted channel
-    /// counts per group (≥ 64, multiples of 16).</summary>
+    /// convolutions: bf16 or float32 input and weight of one dtype on the CPU, an output map above
+    /// <see cref="PointwiseConvAsMatmul.MaxPixels"/> (a stride-2 convolution from 8×8 to 4×4 stays channels-first, though
+    /// its padded input has 81 pixels), and trusted channel counts per group (≥ 64, multiples of 16).</summary>
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups, bool cpuPrefersChannelsLast) =>
         cpuPrefersChannelsLast && input.device_type == DeviceType.CPU &&
         input.dtype is ScalarType.BFloat16 or ScalarType.Float32 && weight.dtype == input.dtype &&

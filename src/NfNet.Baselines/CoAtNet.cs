@@ -100,8 +100,8 @@ public sealed class CoAtNet : ImageClassifier
     {
         InvalidInputException.ThrowIfNotImageBatch(input, _config.Name, _config.InChannels, stem_conv1.Weight);
         var minimum = _config.StrideAfterStage(_config.Widths.Count - 1);
-        if (input.shape[2] < minimum || input.shape[3] < minimum)
-            throw new InvalidInputException($"{_config.Name} needs images of at least {minimum}×{minimum} (its total stride), got {input.shape[2]}×{input.shape[3]}", nameof(input));
+        if (input.size(2) < minimum || input.size(3) < minimum)
+            throw new InvalidInputException($"{_config.Name} needs images of at least {minimum}×{minimum} (its total stride), got {input.size(2)}×{input.size(3)}", nameof(input));
         using var scope = NewDisposeScope();
         var x = nn.functional.gelu(stem_bn.call(stem_conv1.call(input)));
         x = stem_conv2.call(x);

@@ -94,7 +94,7 @@ public sealed class RelativeAttention2d : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        long n = input.shape[0], h = input.shape[2], w = input.shape[3], l = h * w;
+        long n = input.size(0), h = input.size(2), w = input.size(3), l = h * w;
         var x = qkv.call(input).reshape(n, 3, Heads, HeadDim, l);
         var q = x.select(1, 0).transpose(-1, -2);                             // [N, heads, L, d]
         var k = x.select(1, 1);                                               // [N, heads, d, L]

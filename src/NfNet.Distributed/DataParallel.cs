@@ -39,7 +39,7 @@ public static class DataParallel
     {
         ArgumentNullException.ThrowIfNull(module);
         var text = new StringBuilder();
-        foreach (var (name, t) in module.state_dict()) text.Append(name).Append(':').Append(t.dtype).Append(':').AppendJoin(',', t.shape).Append(';');
+        foreach (var (name, t) in module.state_dict()) text.Append(name).Append(':').Append(t.dtype).Append(':').AppendJoin(',', Shapes.Of(t)).Append(';');
         foreach (var (name, p) in module.named_parameters()) text.Append(name).Append(p.requires_grad ? "+" : "-");
         return (long)XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(text.ToString()));
     }
@@ -77,7 +77,9 @@ public static class DataParallel
         var bytes = tensor.numel() * tensor.element_size();
         if (bytes == 0) return;
         var direct = tensor.device_type == DeviceType.CPU && tensor.is_contiguous();
-        var buffer = direct ? tensor : tensor.detach().cpu().contiguous();
+        using var detached = direct ? null : tensor.detach();   // each temporary held while libtorch reads it
+        using var onCpu = detached?.cpu();
+        var buffer = direct ? tensor : onCpu!.contiguous();
         try
         {
             var p = (byte*)TorchSharpInternals.DataPointer(buffer);

@@ -57,7 +57,7 @@ internal static class ChainExport
             var dtype = linear.parameters().First().dtype;
             y = linear.call(y.dtype == dtype ? y : y.to(dtype));
         }
-        if (!y.shape.SequenceEqual(expected.shape) || MaxRelativeDifference(y, expected) > Tolerance)
+        if (!Shapes.Same(y, expected) || MaxRelativeDifference(y, expected) > Tolerance)
             throw new OnnxExportException($"{type}'s forward is not its children called in order{(pool ? ", pooled" : "")}" +
                 $"{(classifierPath is null ? "" : $" and classified by '{classifierPath}'")} (checked on a random image in TorchSharp), so the exporter " +
                 $"cannot write it from its layers: register a writer for {type} with OnnxModuleWriters.Register");

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
+using NfNet.Platform;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,7 +27,7 @@ internal sealed class OnnxGraph
         var t = value.detach().to(ScalarType.Float32).cpu().contiguous();
         var data = t.data<float>().ToArray();
         var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
-        proto.Dims.AddRange(t.shape);
+        proto.Dims.AddRange(Shapes.Of(t));
         proto.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan()));
         Graph.Initializer.Add(proto);
         return name;

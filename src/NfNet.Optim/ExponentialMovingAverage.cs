@@ -104,8 +104,8 @@ public sealed class ExponentialMovingAverage : IDisposable
         foreach (var (name, shadow) in _shadows)
         {
             if (!state.TryGetValue(name, out var t)) throw new ArgumentException($"EMA state has no '{name}'", nameof(state));
-            if (!t.shape.SequenceEqual(shadow.shape))
-                throw new ArgumentException($"EMA state '{name}' has shape [{string.Join(", ", t.shape)}], expected [{string.Join(", ", shadow.shape)}]", nameof(state));
+            if (!Shapes.Same(t, shadow))
+                throw new ArgumentException($"EMA state '{name}' has shape [{string.Join(", ", Shapes.Of(t))}], expected [{string.Join(", ", Shapes.Of(shadow))}]", nameof(state));
             shadow.copy_(t);
         }
         UpdateCount = updateCount;
@@ -124,7 +124,11 @@ public sealed class ExponentialMovingAverage : IDisposable
     private static Tensor Shadow(Tensor t)
     {
         var dtype = t.is_floating_point() && t.dtype != ScalarType.Float64 ? ScalarType.Float32 : t.dtype;
-        var s = t.detach().to(dtype, copy: true);
+        // The detached view is held until the copy exists: the constructor runs outside any dispose scope, and an
+        // unreferenced temporary can be finalized while libtorch copies from it (a GC-stress crash in _to_copy,
+        // 2026-12-06; docs/platform.md, "TorchSharp Scalars and the garbage collector").
+        using var detached = t.detach();
+        var s = detached.to(dtype, copy: true);
         s.DetachFromDisposeScope();
         return s;
     }
@@ -135,7 +139,7 @@ public sealed class ExponentialMovingAverage : IDisposable
         if (current.Length != _shadows.Length)
             throw new ArgumentException($"the model has {current.Length} parameters and buffers, the average {_shadows.Length}", nameof(model));
         for (var i = 0; i < current.Length; i++)
-            if (current[i].Name != _shadows[i].Name || !current[i].Tensor.shape.SequenceEqual(_shadows[i].Shadow.shape))
+            if (current[i].Name != _shadows[i].Name || !Shapes.Same(current[i].Tensor, _shadows[i].Shadow))
                 throw new ArgumentException($"the model's tensor '{current[i].Name}' does not match the average's '{_shadows[i].Name}'", nameof(model));
         return current.Select(c => c.Tensor).ToArray();
     }

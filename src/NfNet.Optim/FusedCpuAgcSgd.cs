@@ -98,7 +98,7 @@ internal static unsafe class FusedCpuAgcSgd
                 var g = p.grad;
                 if (g is null) continue;
                 if (state is null || !Qualifies(p, g) || state.momentum_buffer is { } b && !SameLayout(p, b)) return null;
-                var units = UnitwiseNorm.IsWhole(p, gains) ? 1 : p.shape[0];
+                var units = UnitwiseNorm.IsWhole(p, gains) ? 1 : p.size(0);
                 var data = DataOf(p);
                 work.Add(new Work(p, state, data, DataOf(g), p.dtype == ScalarType.BFloat16, units, p.numel() / units,
                     clipped.Contains(data), decayed.Contains(data) ? decayRate : 0, group.LearningRate, momentum,
@@ -112,7 +112,7 @@ internal static unsafe class FusedCpuAgcSgd
         p.device_type == DeviceType.CPU && p.dtype is ScalarType.Float32 or ScalarType.BFloat16 && p.numel() > 0 && SameLayout(p, g);
 
     private static bool SameLayout(Tensor p, Tensor t) =>
-        t.device_type == DeviceType.CPU && t.dtype == p.dtype && t.is_contiguous() && p.is_contiguous() && t.shape.SequenceEqual(p.shape);
+        t.device_type == DeviceType.CPU && t.dtype == p.dtype && t.is_contiguous() && p.is_contiguous() && Shapes.Same(t, p);
 
     // Units [u0, u1) of w, on as many threads as libtorch uses when the tensor is large (OpenMpTeam).
     private static void ForUnits(Work w, Action<long, long> body)

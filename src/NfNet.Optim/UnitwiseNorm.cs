@@ -26,5 +26,5 @@ public static class UnitwiseNorm
         x.dim() <= 1 || (gains == GainClipping.WholeVector && IsChannelVector(x));
 
     /// <summary>A tensor of shape [O, 1, …, 1]: a per-channel vector stored with trailing unit dimensions.</summary>
-    public static bool IsChannelVector(Tensor x) => x.dim() >= 2 && x.shape.Skip(1).All(d => d == 1);
+    public static bool IsChannelVector(Tensor x) => x.dim() >= 2 && Shapes.Of(x).Skip(1).All(d => d == 1);
 }

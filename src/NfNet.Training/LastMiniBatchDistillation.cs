@@ -35,13 +35,13 @@ public sealed class LastMiniBatchDistillation(double temperature = 3.0, double a
         using var scope = NewDisposeScope();
         if (Previous is not { } prev || previousLogitsNow is null)
             return nn.functional.cross_entropy(newLogits.to(ScalarType.Float32), newLabels).MoveToOuterDisposeScope();
-        if (previousLogitsNow.shape[0] != prev.Labels.shape[0])
-            throw new ArgumentException($"{previousLogitsNow.shape[0]} logits for a previous batch of {prev.Labels.shape[0]}", nameof(previousLogitsNow));
+        if (previousLogitsNow.size(0) != prev.Labels.size(0))
+            throw new ArgumentException($"{previousLogitsNow.size(0)} logits for a previous batch of {prev.Labels.size(0)}", nameof(previousLogitsNow));
         var student = previousLogitsNow.to(ScalarType.Float32);
         var ce = nn.functional.cross_entropy(cat(new[] { student, newLogits.to(ScalarType.Float32) }), cat(new[] { prev.Labels, newLabels }));
         var logTeacher = nn.functional.log_softmax(prev.Logits.DividedBy(Temperature), 1);
         var logStudent = nn.functional.log_softmax(student.DividedBy(Temperature), 1);
-        var kl = (logTeacher.exp() * (logTeacher - logStudent)).sum().DividedBy(student.shape[0]);
+        var kl = (logTeacher.exp() * (logTeacher - logStudent)).sum().DividedBy(student.size(0));
         return ce.Plus(kl, Alpha * Temperature * Temperature).MoveToOuterDisposeScope();
     }
 

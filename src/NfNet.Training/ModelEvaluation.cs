@@ -46,9 +46,9 @@ public static class ModelEvaluation
                 var logits = model.call(images.to(device).to(computeType)).to(ScalarType.Float32);
                 loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).ReadDouble();
                 top1 += logits.argmax(1).eq(y).sum().ReadInt64();
-                var k = Math.Min(5, logits.shape[1]);
+                var k = Math.Min(5, logits.size(1));
                 top5 += logits.topk((int)k, 1).indexes.eq(y.unsqueeze(1)).any(1).sum().ReadInt64();
-                count += labels.shape[0];
+                count += labels.size(0);
             }
         }
         finally

@@ -157,7 +157,7 @@ public sealed class Trainer : IDisposable
                 if (o.MaxSteps is { } m && Step >= m) break;
                 var (loss, acc) = TrainStep(images, labels, device);
                 // Every rank reports the global batch's numbers.
-                (loss, acc, var count) = _parallel.GlobalBatch(loss, acc, labels.shape[0]);
+                (loss, acc, var count) = _parallel.GlobalBatch(loss, acc, labels.size(0));
                 lossSum += loss * count;
                 correct += acc * count;
                 seen += count;

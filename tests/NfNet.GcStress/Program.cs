@@ -80,6 +80,9 @@ while (clock.Elapsed.TotalSeconds < seconds)
     {
         errors++;
         Console.WriteLine($"gc-stress: round {rounds + 1} failed: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+        // The first failure's whole trace, to find the call that read freed memory (the summary line stays one line).
+        if (errors == 1)
+            foreach (var line in e.ToString().Split('\n')) Console.WriteLine($"gc-stress:   {line.TrimEnd()}");
         // Start again from scratch: a failed step may have left any state behind it.
         foreach (var f in Directory.EnumerateFiles(work)) File.Delete(f);
         if (errors >= 20) break;   // enough to fail; a broken set-up would otherwise spin

@@ -13,23 +13,14 @@ namespace NfNet.Reliability.Tests;
 /// </summary>
 public sealed class HostProcessTests
 {
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MallInfo2
-    {
-        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
-    }
-
-    [DllImport("libc.so.6", ExactSpelling = true)]
-    private static extern MallInfo2 mallinfo2();
-
     /// <summary>Whether glibc serves a fresh 40 MiB block with its own mmap. By default it does: 40 MiB is above the
     /// largest threshold glibc's adaptive rule can reach (32 MiB). Tuned (M_MMAP_MAX = 0) it comes from an arena, also
     /// on a thread's own arena, whose heaps hold up to 64 MiB (above that glibc maps the block whatever the setting).</summary>
     private static unsafe bool LargeBlocksAreMapped()
     {
-        var before = mallinfo2().Hblks;
+        var before = GlibcHeap.Now().Hblks;
         var block = NativeMemory.Alloc(40 << 20);
-        try { return mallinfo2().Hblks == before + 1; }
+        try { return GlibcHeap.Now().Hblks == before + 1; }
         finally { NativeMemory.Free(block); }
     }
 

@@ -87,6 +87,16 @@ internal sealed class ScalarOwnershipScanner
             }
     }
 
+    /// <summary>Every call in <paramref name="assembly"/> to a method <paramref name="forbidden"/> names a reason for
+    /// (null for the methods it allows): the same IL reading as the Scalar scan, for TorchSharp's other hazards.</summary>
+    public static IEnumerable<string> CallsTo(Assembly assembly, Func<MethodBase, string?> forbidden)
+    {
+        foreach (var (method, il) in ReadMethods(assembly))
+            foreach (var site in Calls(method, il))
+                if (forbidden(site.Callee) is { } why)
+                    yield return $"{Name(method)} (IL_{site.Offset:x4}): {Describe(site.Callee)} {why}";
+    }
+
     /// <summary>The TorchSharp module type a call builds (a constructor or a factory such as <c>nn.BatchNorm2d</c>):
     /// its <c>forward</c> runs later through <c>Module.call</c>, which the IL names only as the base method.</summary>
     private Type? BuiltModule(MethodBase callee)
@@ -115,19 +125,11 @@ internal sealed class ScalarOwnershipScanner
 
     private IEnumerable<Site> Sites(MethodBase method, IReadOnlyList<Instruction> il)
     {
-        var typeArgs = method.DeclaringType is { IsGenericType: true } t ? t.GetGenericArguments() : null;
-        var methodArgs = method.IsGenericMethod ? method.GetGenericArguments() : null;
         HashSet<long>? disposedLocals = null;
         for (var i = 0; i < il.Count; i++)
         {
             var ins = il[i];
-            if (ins.Code != OpCodes.Call && ins.Code != OpCodes.Callvirt && ins.Code != OpCodes.Newobj
-                && ins.Code != OpCodes.Ldftn && ins.Code != OpCodes.Ldvirtftn)
-                continue;
-            MethodBase? callee;
-            try { callee = method.Module.ResolveMethod((int)ins.Operand, typeArgs, methodArgs); }
-            catch (Exception e) when (e is ArgumentException or BadImageFormatException or TypeLoadException or FileNotFoundException) { continue; }
-            if (callee is null) continue;
+            if (Callee(method, ins) is not { } callee) continue;
             if (!IsCreator(callee))
             {
                 yield return new Site(ins.Offset, callee, Creates: false, Unowned: false);
@@ -166,6 +168,26 @@ internal sealed class ScalarOwnershipScanner
             catch (ArgumentException) { }
         }
         return result;
+    }
+
+    /// <summary>Every call, constructor call and delegate creation in <paramref name="method"/>, resolved.</summary>
+    private static IEnumerable<(int Offset, MethodBase Callee)> Calls(MethodBase method, IReadOnlyList<Instruction> il)
+    {
+        foreach (var ins in il)
+            if (Callee(method, ins) is { } callee) yield return (ins.Offset, callee);
+    }
+
+    /// <summary>The method <paramref name="ins"/> calls, constructs or makes a delegate to; null for any other
+    /// instruction or a token that does not resolve.</summary>
+    private static MethodBase? Callee(MethodBase method, Instruction ins)
+    {
+        if (ins.Code != OpCodes.Call && ins.Code != OpCodes.Callvirt && ins.Code != OpCodes.Newobj
+            && ins.Code != OpCodes.Ldftn && ins.Code != OpCodes.Ldvirtftn)
+            return null;
+        var typeArgs = method.DeclaringType is { IsGenericType: true } t ? t.GetGenericArguments() : null;
+        var methodArgs = method.IsGenericMethod ? method.GetGenericArguments() : null;
+        try { return method.Module.ResolveMethod((int)ins.Operand, typeArgs, methodArgs); }
+        catch (Exception e) when (e is ArgumentException or BadImageFormatException or TypeLoadException or FileNotFoundException) { return null; }
     }
 
     private static long? StoredLocal(Instruction ins) => ins.Code.Value switch

@@ -55,6 +55,7 @@ public sealed class ExportCommand : Command<ExportSettings>
         Console.WriteLine($"  onnx         {Path.GetFullPath(onnx)} ({new FileInfo(onnx).Length / 1e6:F1} MB, opset {s.Opset}, {size}x{size})");
         // The file is checked the way a user will run it: in ONNX Runtime, against TorchSharp on the same random batch.
         var batch = s.StaticBatch ? 1 : 2;
+        using var scope = NewDisposeScope();   // holds the check's temporaries while libtorch reads them
         manual_seed(0);
         using var x = randn(batch, model.InChannels, size, size);
         float[] expected;

@@ -1,4 +1,5 @@
 using NfNet.Devices;
+using NfNet.Platform;
 using static TorchSharp.torch;
 
 namespace NfNet;
@@ -20,8 +21,8 @@ public sealed class InvalidInputException : ArgumentException
     /// </summary>
     internal static void ThrowIfNotImageBatch(Tensor input, string model, long channels, Tensor weight)
     {
-        if (input.dim() != 4 || input.shape[1] != channels)
-            throw new InvalidInputException($"{model} expected input [N, {channels}, H, W], got {Describe(input.shape)}", nameof(input));
+        if (input.dim() != 4 || input.size(1) != channels)
+            throw new InvalidInputException($"{model} expected input [N, {channels}, H, W], got {Describe(Shapes.Of(input))}", nameof(input));
         if (!input.is_floating_point())
             throw new InvalidInputException($"{model} expected a floating-point image tensor, got {input.dtype}", nameof(input));
         if (input.dtype != weight.dtype && !Precision.IsMixed(weight.dtype, input.dtype))
@@ -30,7 +31,7 @@ public sealed class InvalidInputException : ArgumentException
                 $"for mixed precision with float32 weights), got {input.dtype}", nameof(input));
         if ((input.device_type != weight.device_type || input.device_index != weight.device_index) && !weight.is_meta)
             throw new InvalidInputException($"{model} is on {weight.device} and expected an input there, got one on {input.device}", nameof(input));
-        if (input.shape[0] == 0 || input.shape[2] == 0 || input.shape[3] == 0)
-            throw new InvalidInputException($"{model} expected a non-empty batch of non-empty images, got {Describe(input.shape)}", nameof(input));
+        if (input.size(0) == 0 || input.size(2) == 0 || input.size(3) == 0)
+            throw new InvalidInputException($"{model} expected a non-empty batch of non-empty images, got {Describe(Shapes.Of(input))}", nameof(input));
     }
 }

@@ -50,6 +50,6 @@ public sealed class BatchNorm2d : BatchNorm
     protected override void ValidateInputDimensions(Tensor input)
     {
         if (input.ndim != 4)
-            throw new InvalidInputException($"BatchNorm2d expected input [N, {num_features}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+            throw new InvalidInputException($"BatchNorm2d expected input [N, {num_features}, H, W], got {InvalidInputException.Describe(Shapes.Of(input))}", nameof(input));
     }
 }

@@ -61,7 +61,7 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
         if (outputType != weight.dtype && !(weight.dtype == ScalarType.Float32 && outputType == ScalarType.BFloat16))
             return $"the weight is {weight.dtype} and the convolution computes in {outputType}";
         if (!weight.is_contiguous() || !gain.is_contiguous()) return "the weight or gain is not contiguous";
-        if (weight.numel() == 0 || gain.numel() != weight.shape[0]) return "the weight is empty or the gain does not have one value per unit";
+        if (weight.numel() == 0 || gain.numel() != weight.size(0)) return "the weight is empty or the gain does not have one value per unit";
         return null;
     }
 
@@ -83,8 +83,8 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
     /// </summary>
     public static Tensor Standardize(Tensor weight, Tensor gain, StandardizationFormula formula, ScalarType outputType)
     {
-        var settings = new Settings(formula, weight.shape, outputType);
-        var units = weight.shape[0];
+        var settings = new Settings(formula, Shapes.Of(weight), outputType);
+        var units = weight.size(0);
         if (!is_grad_enabled() || !(weight.requires_grad || gain.requires_grad))
             return Forward(weight, gain, settings, new Kernels.RowStatistics(units));
         // Views, so that the gradients pass through a view node on their way to the parameters (see remarks).
@@ -97,7 +97,7 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (rows, gains, settings) = ((Tensor)vars[0], (Tensor)vars[1], (Settings)vars[2]);
-        var statistics = new Kernels.RowStatistics(rows.shape[0]);
+        var statistics = new Kernels.RowStatistics(rows.size(0));
         var output = Forward(rows, gains, settings, statistics);
         ctx.save_for_backward(new List<Tensor> { rows, gains });
         ctx.save_data(StatisticsKey, statistics);
@@ -118,7 +118,7 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
         {
             // create_graph: the gradients must be differentiable themselves, so take them through the plain form (whose graph
             // the second backward pass traverses, hence retained, as PyTorch's retain_graph defaults to create_graph).
-            using var standardized = settings.Formula.Standardize(rows, gains).reshape(gradOutput.shape);
+            using var standardized = settings.Formula.Standardize(rows, gains).reshape(Shapes.Of(gradOutput));
             gradients = autograd.grad(new[] { standardized }, new[] { rows, gains }, new[] { gradOutput }, retain_graph: true, create_graph: true).ToList();
         }
         else
@@ -139,7 +139,7 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
         t_forwardPasses++;
         var output = empty(settings.Shape, settings.OutputType);
         var (w, g, y) = (Pointer(weight), Pointer(gain), Pointer(output));
-        var (units, fan) = (weight.shape[0], weight.numel() / weight.shape[0]);
+        var (units, fan) = (weight.size(0), weight.numel() / weight.size(0));
         var f = settings.Formula;
         switch (weight.dtype, settings.OutputType)
         {
@@ -161,7 +161,7 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
         t_backwardPasses++;
         var (g, w, gn, dW, dG) = (Pointer(gradOutput), Pointer(weight), Pointer(gain), Pointer(dw), Pointer(dgain));
         t_lastWeightGradient = dW;
-        var (units, fan) = (weight.shape[0], weight.numel() / weight.shape[0]);
+        var (units, fan) = (weight.size(0), weight.numel() / weight.size(0));
         switch (gradOutput.dtype, weight.dtype)
         {
             case (ScalarType.Float32, ScalarType.Float32):

@@ -59,8 +59,8 @@ public sealed class GuardedConv2d : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        if (input.dim() != 4 || input.shape[1] != InChannels)
-            throw new InvalidInputException($"GuardedConv2d expected [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+        if (input.dim() != 4 || input.size(1) != InChannels)
+            throw new InvalidInputException($"GuardedConv2d expected [N, {InChannels}, H, W], got {InvalidInputException.Describe(Shapes.Of(input))}", nameof(input));
         using var scope = NewDisposeScope();
         var dtype = input.is_floating_point() ? input.dtype : weight.dtype;
         var b = bias is null ? null : Precision.Match(bias, dtype);

@@ -30,8 +30,8 @@ public static class SamePadding
     /// <summary>Zero-pads the last two dimensions of <paramref name="x"/> (NCHW) for a SAME op; returns an alias if none is needed.</summary>
     public static Tensor Pad(Tensor x, long kernel, long stride, long dilation = 1)
     {
-        var (top, bottom) = For(x.shape[^2], kernel, stride, dilation);
-        var (left, right) = For(x.shape[^1], kernel, stride, dilation);
+        var (top, bottom) = For(x.size(-2), kernel, stride, dilation);
+        var (left, right) = For(x.size(-1), kernel, stride, dilation);
         if (top == 0 && bottom == 0 && left == 0 && right == 0) return x.alias();
         return nn.functional.pad(x, new[] { left, right, top, bottom });
     }

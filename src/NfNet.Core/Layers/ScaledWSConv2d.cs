@@ -204,9 +204,9 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     public Tensor forward(Tensor input, double inputScale)
     {
         // A non-finite scale is refused by Standardized, which every path reaches: no cache entry can hold one.
-        if (input.dim() != 4 || input.shape[1] != InChannels)
+        if (input.dim() != 4 || input.size(1) != InChannels)
             throw new InvalidInputException(
-                $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(input.shape)}", nameof(input));
+                $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(Shapes.Of(input))}", nameof(input));
         using var scope = NewDisposeScope();
         var computeType = input.is_floating_point() ? input.dtype : weight.dtype;
         var w = UseCache ? CachedWeight(computeType, inputScale) : Standardized(computeType, inputScale);

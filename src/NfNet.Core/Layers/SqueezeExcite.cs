@@ -37,7 +37,7 @@ public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
         fc2 = nn.Conv2d(hiddenChannels, channels, 1, bias: true, device: device);
         foreach (var fc in new[] { fc1, fc2 })
         {
-            nn.init.normal_(fc.weight!, 0.0, 1.0 / Math.Sqrt(fc.weight!.shape[1]));
+            nn.init.normal_(fc.weight!, 0.0, 1.0 / Math.Sqrt(fc.weight!.size(1)));
             nn.init.zeros_(fc.bias!);
         }
         RegisterComponents();

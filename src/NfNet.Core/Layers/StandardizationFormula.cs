@@ -38,7 +38,7 @@ internal readonly record struct StandardizationFormula(WeightStandardization For
     /// </summary>
     public Tensor Standardize(Tensor weight, Tensor gain)
     {
-        var o = weight.shape[0];
+        var o = weight.size(0);
         var fan = weight.numel() / Math.Max(o, 1);
         if (Formula == WeightStandardization.Timm)
         {
@@ -46,7 +46,7 @@ internal readonly record struct StandardizationFormula(WeightStandardization For
             using var g = gain.Times(Factor / Math.Sqrt(fan)).reshape(o);
             using var flat = weight.reshape(1, o, -1);
             using var normed = nn.functional.batch_norm(flat, null, null, g, null, training: true, momentum: 0.0, eps: Eps);
-            return normed.reshape(weight.shape);
+            return normed.reshape(Shapes.Of(weight));
         }
         else
         {
@@ -60,7 +60,7 @@ internal readonly record struct StandardizationFormula(WeightStandardization For
             using var gscale = scaled * gains;
             if (Factor != 1.0) gscale.TimesInPlace(Factor); // [O, 1]: folded before the weight-sized multiply
             using var product = centered * gscale;
-            return product.reshape(weight.shape);
+            return product.reshape(Shapes.Of(weight));
         }
     }
 }

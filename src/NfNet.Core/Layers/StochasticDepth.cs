@@ -55,7 +55,7 @@ public sealed class StochasticDepth : nn.Module<Tensor, Tensor>
         var keep = 1.0 - Rate;
         var shape = new long[input.dim()];
         Array.Fill(shape, 1L);
-        shape[0] = input.shape[0];
+        shape[0] = input.size(0);
         var mask = rand(shape, dtype: input.dtype, device: input.device);
         mask.PlusInPlace(keep).floor_();
         if (Mode == StochasticDepthMode.Timm) mask.DividedByInPlace(keep);

@@ -47,9 +47,9 @@ internal static class ChannelsLastConvolution
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups, bool cpuPrefersChannelsLast) =>
         cpuPrefersChannelsLast && input.device_type == DeviceType.CPU &&
         input.dtype is ScalarType.BFloat16 or ScalarType.Float32 && weight.dtype == input.dtype &&
-        OutputSide(input.shape[2], weight.shape[2], stride[0], padding[0], dilation[0]) *
-        OutputSide(input.shape[3], weight.shape[3], stride[1], padding[1], dilation[1]) > PointwiseConvAsMatmul.MaxPixels &&
-        NarrowChannelConvolution.IsTrustedWidth(weight.shape[1]) && NarrowChannelConvolution.IsTrustedWidth(weight.shape[0] / groups);
+        OutputSide(input.size(2), weight.size(2), stride[0], padding[0], dilation[0]) *
+        OutputSide(input.size(3), weight.size(3), stride[1], padding[1], dilation[1]) > PointwiseConvAsMatmul.MaxPixels &&
+        NarrowChannelConvolution.IsTrustedWidth(weight.size(1)) && NarrowChannelConvolution.IsTrustedWidth(weight.size(0) / groups);
 
     private static long OutputSide(long size, long kernel, long stride, long padding, long dilation) =>
         (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
@@ -58,8 +58,8 @@ internal static class ChannelsLastConvolution
     internal static bool IsChannelsLast(Tensor x)
     {
         if (x.dim() != 4) return false;
-        long c = x.shape[1], h = x.shape[2], w = x.shape[3];
-        var s = x.stride();
+        long c = x.size(1), h = x.size(2), w = x.size(3);
+        var s = Shapes.StridesOf(x);
         return s[1] == 1 && s[3] == c && s[2] == w * c && s[0] == h * w * c;
     }
 

@@ -82,7 +82,7 @@ internal static class ConvolutionBackend
         bool amx)
     {
         if (!WorkaroundsEnabled || input.device_type != DeviceType.CPU) return ConvStrategy.Native;
-        if (weight.shape[2] == 1 && weight.shape[3] == 1 && (stride[0] != 1 || stride[1] != 1) && padding[0] == 0 && padding[1] == 0)
+        if (weight.size(2) == 1 && weight.size(3) == 1 && (stride[0] != 1 || stride[1] != 1) && padding[0] == 0 && padding[1] == 0)
             return ConvStrategy.Strided1x1;
         if (PointwiseConvAsMatmul.Applies(input, weight, stride, padding, groups, amx)) return ConvStrategy.PointwiseAsMatmul;
         if (NarrowChannelConvolution.NeedsVerification(input, weight, groups)) return ConvStrategy.NarrowChannelVerified;

@@ -56,15 +56,15 @@ internal static class NarrowChannelConvolution
     /// channel count below the trusted width (≥ 64 and a multiple of 16).</summary>
     internal static bool NeedsVerification(Tensor input, Tensor weight, long groups) =>
         input.device_type == DeviceType.CPU && input.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 &&
-        !(IsTrustedWidth(weight.shape[1]) && IsTrustedWidth(weight.shape[0] / groups));
+        !(IsTrustedWidth(weight.size(1)) && IsTrustedWidth(weight.size(0) / groups));
 
     /// <summary>The path used for this convolution (probing it the first time).</summary>
     internal static ConvPath PathFor(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups)
     {
         if (!NeedsVerification(input, weight, groups)) return ConvPath.Native;
-        long outPerGroup = weight.shape[0] / groups, inPerGroup = weight.shape[1];
-        var key = new ProbeKey(inPerGroup, outPerGroup, groups, weight.shape[2], weight.shape[3], stride[0], stride[1],
-            padding[0], padding[1], dilation[0], dilation[1], input.shape[2], input.shape[3], input.dtype);
+        long outPerGroup = weight.size(0) / groups, inPerGroup = weight.size(1);
+        var key = new ProbeKey(inPerGroup, outPerGroup, groups, weight.size(2), weight.size(3), stride[0], stride[1],
+            padding[0], padding[1], dilation[0], dilation[1], input.size(2), input.size(3), input.dtype);
         return Verdicts.GetOrAdd(key, Probe);
     }
 
@@ -81,7 +81,7 @@ internal static class NarrowChannelConvolution
     {
         using var scope = NewDisposeScope();
         using var grad = enable_grad();
-        var generator = new Generator(0x5eed);
+        using var generator = new Generator(0x5eed);
         var cin = k.InPerGroup * k.Groups;
         var cout = k.OutPerGroup * k.Groups;
         var x64 = randn(new long[] { 2, cin, k.H, k.W }, ScalarType.Float64, generator: generator);
@@ -92,7 +92,7 @@ internal static class NarrowChannelConvolution
         var xr = x64.to(k.DType).to(ScalarType.Float64).requires_grad_(true);
         var wr = w64.to(k.DType).to(ScalarType.Float64).requires_grad_(true);
         var yr = nn.functional.conv2d(xr, wr, strides: stride, padding: padding, dilation: dilation, groups: k.Groups);
-        var gy = randn(yr.shape, ScalarType.Float64, generator: generator).to(k.DType);
+        var gy = randn(Shapes.Of(yr), ScalarType.Float64, generator: generator).to(k.DType);
         yr.backward(new[] { gy.to(ScalarType.Float64) });
         var tolerance = k.DType == ScalarType.Float32 ? 1e-4 : 3e-2;
 
@@ -132,7 +132,7 @@ internal static class NarrowChannelConvolution
     private static Tensor ZeroPadded(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation)
     {
         using var scope = NewDisposeScope();
-        long cin = weight.shape[1], cout = weight.shape[0];
+        long cin = weight.size(1), cout = weight.size(0);
         var x = cin == Up(cin) ? input : nn.functional.pad(input, new long[] { 0, 0, 0, 0, 0, Up(cin) - cin });
         var w = cin == Up(cin) && cout == Up(cout) ? weight : nn.functional.pad(weight, new long[] { 0, 0, 0, 0, 0, Up(cin) - cin, 0, Up(cout) - cout });
         var b = bias is null || cout == Up(cout) ? bias : nn.functional.pad(bias, new long[] { 0, Up(cout) - cout });
@@ -145,8 +145,8 @@ internal static class NarrowChannelConvolution
     private static Tensor AsMatrixProduct(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
         using var scope = NewDisposeScope();
-        long n = input.shape[0], h = input.shape[2], w = input.shape[3];
-        long o = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3];
+        long n = input.size(0), h = input.size(2), w = input.size(3);
+        long o = weight.size(0), kh = weight.size(2), kw = weight.size(3);
         var oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
         var ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
         // cols: [N, C·kh·kw, L] with C outermost, the order of weight.reshape(O, C/G·kh·kw) within each group.
@@ -158,7 +158,7 @@ internal static class NarrowChannelConvolution
         }
         else
         {
-            var k = weight.shape[1] * kh * kw;
+            var k = weight.size(1) * kh * kw;
             var grouped = cols.reshape(n, groups, k, oh * ow);                           // [N, G, K, L]
             y = weight.reshape(groups, o / groups, k).matmul(grouped).reshape(n, o, -1); // [N, O, L]
         }
@@ -172,7 +172,7 @@ internal static class NarrowChannelConvolution
     private static Tensor AsShiftedSum(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation)
     {
         using var scope = NewDisposeScope();
-        long c = input.shape[1], h = input.shape[2], w = input.shape[3], kh = weight.shape[2], kw = weight.shape[3];
+        long c = input.size(1), h = input.size(2), w = input.size(3), kh = weight.size(2), kw = weight.size(3);
         var oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
         var ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
         var x = padding[0] == 0 && padding[1] == 0 ? input : nn.functional.pad(input, new[] { padding[1], padding[1], padding[0], padding[0] });

@@ -48,10 +48,10 @@ internal static class PointwiseConvAsMatmul
     /// Intel AMX (<see cref="CpuFeatures.HasAmxBf16"/>).</summary>
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long groups, bool amx) =>
         input.device_type == DeviceType.CPU && weight.dtype == input.dtype &&
-        input.shape[2] * input.shape[3] <= MaxPixelsFor(input.dtype, amx) &&
-        groups == 1 && weight.shape[2] == 1 && weight.shape[3] == 1 &&
+        input.size(2) * input.size(3) <= MaxPixelsFor(input.dtype, amx) &&
+        groups == 1 && weight.size(2) == 1 && weight.size(3) == 1 &&
         stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 &&
-        Wide(weight.shape[0], amx) && Wide(weight.shape[1], amx);
+        Wide(weight.size(0), amx) && Wide(weight.size(1), amx);
 
     // Channel counts the product takes: trusted widths (≥ 64, multiples of 16); on AMX CPUs any multiple of 16, since
     // there oneDNN's bf16 weight gradient of narrow 1×1 convolutions on small maps is pathologically slow (the
@@ -77,7 +77,7 @@ internal static class PointwiseConvAsMatmul
     /// outputs moved by float32 rounding) and ran 1.3–25× slower (scratch timing, forward + backward, F0's 1×1 shapes).</summary>
     internal static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias)
     {
-        long n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3], o = weight.shape[0];
+        long n = input.size(0), c = input.size(1), h = input.size(2), w = input.size(3), o = weight.size(0);
         using var scope = NewDisposeScope();
         var rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c);
         var y = rows.mm(weight.reshape(o, c).t());

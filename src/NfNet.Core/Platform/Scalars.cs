@@ -171,7 +171,7 @@ public static class Scalars
         var sorted = dims.Select(d => d < 0 ? d + rank : d).Order().ToArray();
         if (sorted[^1] != rank - 1 || sorted[^1] - sorted[0] != sorted.Length - 1)
             throw new ArgumentException($"VectorNorm2 reduces one dimension, all of them, or trailing ones; got [{string.Join(", ", dims)}] of a rank-{rank} tensor", nameof(dims));
-        var lead = t.shape[..(int)sorted[0]];
+        var lead = Shapes.Of(t)[..(int)sorted[0]];
         var norm = linalg.norm(t.reshape([.. lead, -1]), 2.0, [sorted[0]]);
         return keepdim ? norm.reshape([.. lead, .. Enumerable.Repeat(1L, sorted.Length)]) : norm;
     }

@@ -119,6 +119,13 @@ public static partial class HaikuCheckpoint
 
     private static Tensor Convert(Tensor value, ModuleKind kind, string leaf)
     {
+        // The views between the file's array and the result are held by this scope while libtorch reads them.
+        using var scope = NewDisposeScope();
+        return ConvertInScope(value, kind, leaf).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor ConvertInScope(Tensor value, ModuleKind kind, string leaf)
+    {
         if (kind == ModuleKind.Block) return value.reshape(Array.Empty<long>()).clone();
         if (leaf == "w")
         {
@@ -126,7 +133,7 @@ public static partial class HaikuCheckpoint
             {
                 ModuleKind.Conv => value.permute(3, 2, 0, 1).contiguous(),                   // HWIO → OIHW
                 ModuleKind.Linear => value.t().contiguous(),                                 // (I,O) → (O,I)
-                _ => value.t().contiguous().reshape(value.shape[1], value.shape[0], 1, 1),   // SE: (I,O) → (O,I,1,1)
+                _ => value.t().contiguous().reshape(value.size(1), value.size(0), 1, 1),   // SE: (I,O) → (O,I,1,1)
             };
         }
         if (leaf == "gain") return value.reshape(-1, 1, 1, 1).clone();                       // (O) → (O,1,1,1)

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using NfNet.IO;
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -65,7 +66,7 @@ public static class SafetensorsWriter
                 json.WriteStartObject(name);
                 json.WriteString("dtype", SafetensorsDType.NameOf(t.dtype));
                 json.WriteStartArray("shape");
-                foreach (var d in t.shape) json.WriteNumberValue(d);
+                foreach (var d in Shapes.Of(t)) json.WriteNumberValue(d);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
                 json.WriteNumberValue(offset);

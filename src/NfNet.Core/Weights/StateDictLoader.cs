@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -48,9 +49,9 @@ public static class StateDictLoader
         foreach (var (name, dst) in target)
         {
             if (!weights.TryGetValue(name, out var src)) { missing.Add(name); continue; }
-            if (!src.shape.SequenceEqual(dst.shape))
+            if (!Shapes.Same(src, dst))
             {
-                mismatched.Add($"{name}: model {InvalidInputException.Describe(dst.shape)} vs weights {InvalidInputException.Describe(src.shape)}");
+                mismatched.Add($"{name}: model {InvalidInputException.Describe(Shapes.Of(dst))} vs weights {InvalidInputException.Describe(Shapes.Of(src))}");
                 continue;
             }
             if (!IsConvertible(src.dtype, dst.dtype))

@@ -27,7 +27,7 @@ public sealed class MixUpCutMix(double mixUpAlpha = 0.2, double cutMixProbabilit
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(labels);
         using var scope = NewDisposeScope();
-        long b = images.shape[0], h = images.shape[2], w = images.shape[3];
+        long b = images.size(0), h = images.size(2), w = images.size(3);
         var other = images.flip(0);
         var masks = new float[b * h * w];
         var weights = new double[b];

@@ -23,7 +23,7 @@ public sealed class RandomCropFlip(int padding = 2, double fillValue = 0, bool f
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(random);
         using var scope = NewDisposeScope();
-        long b = images.shape[0], h = images.shape[2], w = images.shape[3];
+        long b = images.size(0), h = images.size(2), w = images.size(3);
         var x = images;
         if (Padding > 0)
         {

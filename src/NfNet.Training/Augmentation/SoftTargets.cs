@@ -11,7 +11,7 @@ public static class SoftTargets
     public static Tensor Smooth(Tensor targets, double smoothing)
     {
         if (smoothing is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(smoothing), smoothing, "label smoothing must be in [0, 1)");
-        var classes = targets.shape[^1];
+        var classes = targets.size(-1);
         return targets.Times(1 - smoothing).Plus(smoothing / classes);
     }
 

@@ -3,6 +3,7 @@ using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -42,13 +43,21 @@ internal static class LegacyCheckpoint
         }
     }
 
+    // A copy of t, its detached view held until the copy exists: this runs outside any dispose scope, where an
+    // unreferenced temporary can be finalized while libtorch reads it (docs/platform.md).
+    private static Tensor Snapshot(Tensor t)
+    {
+        using var detached = t.detach();
+        return detached.clone();
+    }
+
     public static CheckpointInfo Load(FileStream file, string path, nn.Module model, optim.Optimizer optimizer, ExponentialMovingAverage? ema)
     {
         var info = Info(file, path);
-        var modelSnapshot = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var modelSnapshot = model.state_dict().ToDictionary(kv => kv.Key, kv => Snapshot(kv.Value));
         using var optimizerSnapshot = new MemoryStream();
         using (var writer = new BinaryWriter(optimizerSnapshot, Encoding.UTF8, leaveOpen: true)) OptimizerState.Save(optimizer, writer);
-        var emaSnapshot = ema?.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var emaSnapshot = ema?.StateDict().ToDictionary(kv => kv.Key, kv => Snapshot(kv.Value));
         var emaUpdates = ema?.UpdateCount ?? 0;
         try
         {
@@ -72,7 +81,7 @@ internal static class LegacyCheckpoint
                         throw new InvalidDataException($"EMA tensor '{name}' does not fit");
                     var values = new double[n];
                     for (var j = 0; j < n; j++) values[j] = reader.ReadDouble();
-                    loaded[name] = tensor(values).reshape(like.shape);
+                    loaded[name] = tensor(values).reshape(Shapes.Of(like));
                 }
                 ema.LoadStateDict(loaded, info.EmaUpdates);
             }

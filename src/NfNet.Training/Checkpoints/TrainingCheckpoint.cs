@@ -3,6 +3,7 @@ using System.Text.Json;
 using NfNet.IO;
 using NfNet.Models;
 using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -157,9 +158,9 @@ public static partial class TrainingCheckpoint
 
     private static void Fits(string path, string section, string name, Tensor target, Tensor saved)
     {
-        if (!target.shape.SequenceEqual(saved.shape) || target.dtype != saved.dtype)
+        if (!Shapes.Same(target, saved) || target.dtype != saved.dtype)
             throw new CheckpointFormatException(path, section,
-                $"'{name}' is {saved.dtype} [{string.Join(", ", saved.shape)}] in the file but {target.dtype} [{string.Join(", ", target.shape)}] here");
+                $"'{name}' is {saved.dtype} [{string.Join(", ", Shapes.Of(saved))}] in the file but {target.dtype} [{string.Join(", ", Shapes.Of(target))}] here");
     }
 
     private static void RestoreOptimizer(string path, optim.Optimizer optimizer, byte[] state)

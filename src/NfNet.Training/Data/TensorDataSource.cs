@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,9 +13,9 @@ public sealed class TensorDataSource : IShardableDataSource, IDisposable
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(labels);
-        if (images.dim() != 4) throw new ArgumentException($"images must be [N, C, H, W], got [{string.Join(", ", images.shape)}]", nameof(images));
+        if (images.dim() != 4) throw new ArgumentException($"images must be [N, C, H, W], got [{string.Join(", ", Shapes.Of(images))}]", nameof(images));
         if (labels.dim() != 1 || labels.dtype != ScalarType.Int64) throw new ArgumentException("labels must be a 1-D int64 tensor", nameof(labels));
-        if (images.shape[0] != labels.shape[0]) throw new ArgumentException($"{images.shape[0]} images but {labels.shape[0]} labels", nameof(labels));
+        if (images.size(0) != labels.size(0)) throw new ArgumentException($"{images.size(0)} images but {labels.size(0)} labels", nameof(labels));
         Images = images.DetachFromDisposeScope();
         Labels = labels.DetachFromDisposeScope();
     }
@@ -24,7 +25,7 @@ public sealed class TensorDataSource : IShardableDataSource, IDisposable
     /// <summary>All labels.</summary>
     public Tensor Labels { get; }
     /// <inheritdoc />
-    public long Count => Labels.shape[0];
+    public long Count => Labels.size(0);
 
     /// <summary>A view of the same tensors (not copied; disposing the view does nothing) yielding <paramref name="shard"/>'s part.</summary>
     public IDataSource WithShard(DataShard shard) => new ShardView(this, shard.Validate());

@@ -31,9 +31,9 @@ public static class SignalPropagation
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(images);
-        if (images.dim() != 4 || images.shape[1] != model.InChannels)
+        if (images.dim() != 4 || images.size(1) != model.InChannels)
             throw new InvalidInputException($"signal propagation needs images [N, {model.InChannels}, H, W], got " +
-                $"[{string.Join(", ", images.shape)}]", nameof(images));
+                $"[{string.Join(", ", Shapes.Of(images))}]", nameof(images));
         var wasTraining = model.training;
         model.eval();
         var result = new List<BlockSignal>();

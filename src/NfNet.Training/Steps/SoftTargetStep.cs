@@ -31,7 +31,7 @@ internal sealed class SoftTargetStep(StepContext context, bool sharpnessAware) :
         {
             Tensor? total = null;
             var micro = o.AccumulationSteps;
-            var size = x.shape[0] / micro;
+            var size = x.size(0) / micro;
             long right = 0;
             for (var i = 0; i < micro; i++)
             {
@@ -45,7 +45,7 @@ internal sealed class SoftTargetStep(StepContext context, bool sharpnessAware) :
                 right += logits.argmax(1).eq(micro == 1 ? y : y.narrow(0, i * size, size)).sum().ReadInt64();
                 total = total is null ? loss.detach().DividedBy(micro) : total.Plus(loss.detach().DividedBy(micro));
             }
-            accuracy = (double)right / x.shape[0];
+            accuracy = (double)right / x.size(0);
             context.SynchronizeGradients?.Invoke(); // after the last micro-batch only, as DDP's no_sync
             return total!;
         }

@@ -33,7 +33,7 @@ internal sealed record StepContext(nn.Module<Tensor, Tensor> Model, optim.Optimi
 
     /// <summary>Resizes a batch (bilinear) to the plan's image size, if it sets one that differs.</summary>
     public static Tensor ResizeTo(EpochPlan plan, Tensor x) =>
-        plan.ImageSize is { } size && (x.shape[2] != size || x.shape[3] != size)
+        plan.ImageSize is { } size && (x.size(2) != size || x.size(3) != size)
             ? nn.functional.interpolate(x, new long[] { size, size }, mode: InterpolationMode.Bilinear, align_corners: false)
             : x;
 

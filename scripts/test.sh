@@ -4,6 +4,11 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# dotnet test runs two test hosts at once here, each running tests on several threads, and every thread that calls
+# libtorch gets an OpenMP team whose idle threads spin at their barriers: on 2 cores they starve each other. Asleep
+# instead of spinning, the test projects ran in 354–363 s instead of 633 s (docs/platform.md, "Several processes or
+# threads on few cores"). libgomp reads the variable when it loads, so it is set here, for every process the suite starts.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
 bash scripts/setup.sh
 

@@ -51,7 +51,9 @@ public static class DataParallel
         var hash = new XxHash64();
         foreach (var (_, t) in module.state_dict())
         {
-            using var contiguous = t.detach().cpu().contiguous();
+            using var detached = t.detach();   // each temporary held while libtorch reads it
+            using var onCpu = detached.cpu();
+            using var contiguous = onCpu.contiguous();
             var bytes = contiguous.numel() * contiguous.element_size();
             if (bytes == 0) continue;
             hash.Append(new ReadOnlySpan<byte>((void*)TorchSharpInternals.DataPointer(contiguous), checked((int)bytes)));

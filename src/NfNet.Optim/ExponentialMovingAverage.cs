@@ -86,7 +86,7 @@ public sealed class ExponentialMovingAverage : IDisposable
         Tensor[] backup;
         using (NewDisposeScope())
         using (no_grad())
-            backup = Match(model).Select(t => t.detach().clone().DetachFromDisposeScope()).ToArray();
+            backup = Match(model).Select(t => DetachedCopy.Of(t)).ToArray();
         CopyTo(model);
         return new Restore(model, this, backup);
     }
@@ -124,13 +124,8 @@ public sealed class ExponentialMovingAverage : IDisposable
     private static Tensor Shadow(Tensor t)
     {
         var dtype = t.is_floating_point() && t.dtype != ScalarType.Float64 ? ScalarType.Float32 : t.dtype;
-        // The detached view is held until the copy exists: the constructor runs outside any dispose scope, and an
-        // unreferenced temporary can be finalized while libtorch copies from it (a GC-stress crash in _to_copy,
-        // 2026-12-06; docs/platform.md, "TorchSharp Scalars and the garbage collector").
-        using var detached = t.detach();
-        var s = detached.to(dtype, copy: true);
-        s.DetachFromDisposeScope();
-        return s;
+        // The constructor runs outside any dispose scope (DetachedCopy says why that matters).
+        return DetachedCopy.Of(t, dtype);
     }
 
     private Tensor[] Match(nn.Module model)

@@ -92,7 +92,7 @@ public sealed class SharpnessAwareMinimization : OptimizerDecorator
                 for (var i = 0; i < withGrad.Length; i++)
                 {
                     var p = withGrad[i];
-                    using (var detached = p.detach()) saved[i] = detached.clone();   // held while libtorch copies it
+                    saved[i] = DetachedCopy.Of(p);
                     using var scope = NewDisposeScope();
                     var e = Adaptive ? p.Squared().mul_(p.grad!) : p.grad!.clone();
                     p.PlusInPlace(e.mul_(scale));

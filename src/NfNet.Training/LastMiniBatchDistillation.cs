@@ -52,8 +52,7 @@ public sealed class LastMiniBatchDistillation(double temperature = 3.0, double a
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(logits);
         Forget();
-        Previous = (images.detach().clone().DetachFromDisposeScope(), labels.detach().clone().DetachFromDisposeScope(),
-            logits.detach().to(ScalarType.Float32).clone().DetachFromDisposeScope());
+        Previous = (DetachedCopy.Of(images), DetachedCopy.Of(labels), DetachedCopy.Of(logits, ScalarType.Float32));
     }
 
     /// <summary>Drops the stored batch.</summary>

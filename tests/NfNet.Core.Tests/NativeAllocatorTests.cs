@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using NfNet.Devices;
 using NfNet.Platform;
+using NfNet.Testing;
 using Xunit;
 
 namespace NfNet.Tests;
@@ -34,18 +35,9 @@ public sealed class NativeAllocatorTests
     // How much glibc's total of mapped bytes grows while a block of this size is held.
     private static long GrowthOfMappedBytes(int size)
     {
-        var before = (long)mallinfo2().hblkhd;
+        var before = (long)GlibcHeap.Now().Hblkhd;
         var block = Marshal.AllocHGlobal(size); // malloc on Unix
-        try { return (long)mallinfo2().hblkhd - before; }
+        try { return (long)GlibcHeap.Now().Hblkhd - before; }
         finally { Marshal.FreeHGlobal(block); }
     }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MallInfo2
-    {
-        public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
-    }
-
-    [DllImport("libc.so.6", ExactSpelling = true)]
-    private static extern MallInfo2 mallinfo2();
 }

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using NfNet.Devices;
 using NfNet.Models;
 using NfNet.Platform;
+using NfNet.Testing;
 using NfNet.Training;
 using Xunit;
 

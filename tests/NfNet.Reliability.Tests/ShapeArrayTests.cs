@@ -1,4 +1,5 @@
 using System.Reflection;
+using NfNet.Testing;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -73,7 +73,8 @@ public sealed class BenchmarkCommand : Command<BenchmarkSettings>
         model.to(Devices.Precision.ParameterType(mode));
         var computeType = Devices.Precision.ComputeType(mode);
         manual_seed(0);
-        using var images = randn(s.Batch, model.InChannels, s.Resolution, s.Resolution).to(computeType);
+        using var drawn = randn(s.Batch, model.InChannels, s.Resolution, s.Resolution);
+        using var images = drawn.to(computeType);
         using var labels = randint(0, s.NumClasses, new long[] { s.Batch });
         var rows = new List<Row>();
 

@@ -118,7 +118,8 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
         {
             // create_graph: the gradients must be differentiable themselves, so take them through the plain form (whose graph
             // the second backward pass traverses, hence retained, as PyTorch's retain_graph defaults to create_graph).
-            using var standardized = settings.Formula.Standardize(rows, gains).reshape(Shapes.Of(gradOutput));
+            using var standardizedRows = settings.Formula.Standardize(rows, gains);
+            using var standardized = standardizedRows.reshape(Shapes.Of(gradOutput));
             gradients = autograd.grad(new[] { standardized }, new[] { rows, gains }, new[] { gradOutput }, retain_graph: true, create_graph: true).ToList();
         }
         else

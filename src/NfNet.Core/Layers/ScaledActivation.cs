@@ -50,6 +50,13 @@ public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
         return nn.functional.relu(x).add(x.abs().neg().exp().log1p(), Scalars.One).MoveToOuterDisposeScope();
     }
 
+    // x / (1 + |x|).
+    private static Tensor Softsign(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return x.div(x.abs().add(Scalars.One, Scalars.One)).MoveToOuterDisposeScope();
+    }
+
     /// <summary>The unscaled nonlinearity <paramref name="kind"/> applied to <paramref name="x"/> (channel dim 1 where it matters).</summary>
     public static Tensor Apply(ActivationKind kind, Tensor x) => kind switch
     {
@@ -67,7 +74,7 @@ public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
         ActivationKind.Selu => nn.functional.selu(x),
         ActivationKind.Sigmoid => nn.functional.sigmoid(x),
         ActivationKind.Silu => nn.functional.silu(x),
-        ActivationKind.Softsign => x / x.abs().add(Scalars.One, Scalars.One),
+        ActivationKind.Softsign => Softsign(x),
         ActivationKind.Softplus => Softplus(x),
         ActivationKind.Tanh => nn.functional.tanh(x),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation"),

@@ -43,7 +43,8 @@ internal readonly record struct StandardizationFormula(WeightStandardization For
         if (Formula == WeightStandardization.Timm)
         {
             // timm's trick: batch-norm over a [1, O, fan_in] view computes per-unit mean and biased variance in one op.
-            using var g = gain.Times(Factor / Math.Sqrt(fan)).reshape(o);
+            using var scaledGain = gain.Times(Factor / Math.Sqrt(fan));
+            using var g = scaledGain.reshape(o);
             using var flat = weight.reshape(1, o, -1);
             using var normed = nn.functional.batch_norm(flat, null, null, g, null, training: true, momentum: 0.0, eps: Eps);
             return normed.reshape(Shapes.Of(weight));
@@ -54,7 +55,8 @@ internal readonly record struct StandardizationFormula(WeightStandardization For
             using var mean = rows.mean(new long[] { 1 }, keepdim: true);
             using var variance = rows.var(1, unbiased: false, keepdim: true);
             using var eps = Eps.ToScalar();
-            using var scaled = variance.Times(fan).clamp_min(eps).rsqrt_();
+            using var spread = variance.Times(fan);
+            using var scaled = spread.clamp_min(eps).rsqrt_();
             using var centered = rows - mean;
             using var gains = gain.reshape(o, 1);
             using var gscale = scaled * gains;

@@ -59,8 +59,7 @@ internal static class ChannelsLastConvolution
     {
         if (x.dim() != 4) return false;
         long c = x.size(1), h = x.size(2), w = x.size(3);
-        var s = Shapes.StridesOf(x);
-        return s[1] == 1 && s[3] == c && s[2] == w * c && s[0] == h * w * c;
+        return x.stride(1) == 1 && x.stride(3) == c && x.stride(2) == w * c && x.stride(0) == h * w * c;
     }
 
     /// <summary>The same values laid out channels-last: <paramref name="x"/> itself (a new handle) when it already is,

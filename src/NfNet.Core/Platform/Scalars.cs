@@ -162,8 +162,10 @@ public static class Scalars
         ArgumentNullException.ThrowIfNull(t);
         if (dims is null || dims.Length == t.dim())
         {
-            var whole = linalg.norm(t.reshape(-1), 2.0, [0]);
-            return keepdim ? whole.reshape(Enumerable.Repeat(1L, (int)t.dim()).ToArray()) : whole;
+            using var flat = t.reshape(-1);
+            var whole = linalg.norm(flat, 2.0, [0]);
+            if (!keepdim) return whole;
+            using (whole) return whole.reshape(Enumerable.Repeat(1L, (int)t.dim()).ToArray());
         }
         if (dims.Length == 1) return linalg.norm(t, 2.0, dims, keepdim);
         // Trailing dimensions (the unit-wise norms of AGC): one view, one reduction.
@@ -172,8 +174,10 @@ public static class Scalars
         if (sorted[^1] != rank - 1 || sorted[^1] - sorted[0] != sorted.Length - 1)
             throw new ArgumentException($"VectorNorm2 reduces one dimension, all of them, or trailing ones; got [{string.Join(", ", dims)}] of a rank-{rank} tensor", nameof(dims));
         var lead = Shapes.Of(t)[..(int)sorted[0]];
-        var norm = linalg.norm(t.reshape([.. lead, -1]), 2.0, [sorted[0]]);
-        return keepdim ? norm.reshape([.. lead, .. Enumerable.Repeat(1L, sorted.Length)]) : norm;
+        using var units = t.reshape([.. lead, -1]);
+        var norm = linalg.norm(units, 2.0, [sorted[0]]);
+        if (!keepdim) return norm;
+        using (norm) return norm.reshape([.. lead, .. Enumerable.Repeat(1L, sorted.Length)]);
     }
 
     /// <summary><c>arange(count)</c>: 0, 1, …, count − 1 (TorchSharp's one-argument form converts its start inside).</summary>

@@ -108,7 +108,9 @@ public static partial class NpyReader
             if (stream.ReadByte() != -1 && stream.CanSeek) throw Bad(".npy has bytes after its data");
             if (!fortran) return t;
             var dims = Enumerable.Range(0, shape.Length).Select(i => (long)(shape.Length - 1 - i)).ToArray();
-            using (t) return t.permute(dims).contiguous();
+            using (t)
+            using (var transposed = t.permute(dims))
+                return transposed.contiguous();
         }
         catch
         {

@@ -12,7 +12,8 @@ public static class SoftTargets
     {
         if (smoothing is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(smoothing), smoothing, "label smoothing must be in [0, 1)");
         var classes = targets.size(-1);
-        return targets.Times(1 - smoothing).Plus(smoothing / classes);
+        using var scaled = targets.Times(1 - smoothing);
+        return scaled.Plus(smoothing / classes);
     }
 
     /// <summary>Mean over the batch of <c>−Σ_c t_c · log softmax(logits)_c</c>, in float32.</summary>

@@ -43,13 +43,8 @@ internal static class LegacyCheckpoint
         }
     }
 
-    // A copy of t, its detached view held until the copy exists: this runs outside any dispose scope, where an
-    // unreferenced temporary can be finalized while libtorch reads it (docs/platform.md).
-    private static Tensor Snapshot(Tensor t)
-    {
-        using var detached = t.detach();
-        return detached.clone();
-    }
+    // A copy of t; this runs outside any dispose scope (DetachedCopy says why that matters).
+    private static Tensor Snapshot(Tensor t) => DetachedCopy.Of(t);
 
     public static CheckpointInfo Load(FileStream file, string path, nn.Module model, optim.Optimizer optimizer, ExponentialMovingAverage? ema)
     {

@@ -39,8 +39,12 @@ public sealed class TensorDataSource : IShardableDataSource, IDisposable
     }
 
     /// <summary>The first <paramref name="count"/> examples (copies) as a new source.</summary>
-    public TensorDataSource Take(long count) =>
-        new(Images.narrow(0, 0, Math.Min(count, Count)).clone(), Labels.narrow(0, 0, Math.Min(count, Count)).clone());
+    public TensorDataSource Take(long count)
+    {
+        using var images = Images.narrow(0, 0, Math.Min(count, Count));
+        using var labels = Labels.narrow(0, 0, Math.Min(count, Count));
+        return new(images.clone(), labels.clone());
+    }
 
     /// <inheritdoc />
     public IEnumerable<(Tensor Images, Tensor Labels)> Batches(int batchSize, bool shuffle, int seed = 0, bool dropLast = false) =>

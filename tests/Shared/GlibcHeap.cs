@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace NfNet.Reliability.Tests;
+namespace NfNet.Testing;
 
 /// <summary>glibc's own account of its heap (<c>mallinfo2</c>), for tests that observe native memory where it is kept,
 /// not in the library's bookkeeping.</summary>

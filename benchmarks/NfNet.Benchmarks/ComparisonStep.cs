@@ -24,7 +24,7 @@ public sealed class ComparisonStep : IDisposable
         _optimizer = nf
             ? NFNetRecipe.CreateSgdAgc(_model, NFNetRecipe.LearningRateForBatch(batch))
             : optim.SGD(_model.parameters(), NFNetRecipe.LearningRateForBatch(batch), momentum: 0.9, nesterov: true, weight_decay: 5e-5);
-        _images = randn(batch, 3, resolution, resolution).to(ScalarType.BFloat16);
+        using (var drawn = randn(batch, 3, resolution, resolution)) _images = drawn.to(ScalarType.BFloat16);
         _labels = randint(0, 1000, new long[] { batch });
         Batch = batch;
         Parameters = _model.parameters().Sum(p => p.numel());

@@ -28,9 +28,13 @@ public class ConvCeilingBenchmark
     {
         AllocatorSetting.Apply();
         manual_seed(0);
-        _x = randn(8, 256, 64, 64).to(DType).to(BenchmarkTarget.Device);
+        // A scope holds the chains' temporaries while libtorch reads them (docs/platform.md); the inputs leave it.
+        using (NewDisposeScope())
         using (var fanInRoot = 48.ToScalar())   // an owned Scalar: an implicit one is left to the finalizer
-            _w = randn(256, 256, 3, 3).div_(fanInRoot).to(DType).to(BenchmarkTarget.Device);
+        {
+            _x = randn(8, 256, 64, 64).to(DType).to(BenchmarkTarget.Device).DetachFromDisposeScope();
+            _w = randn(256, 256, 3, 3).div_(fanInRoot).to(DType).to(BenchmarkTarget.Device).DetachFromDisposeScope();
+        }
     }
 
     [Benchmark]

@@ -38,7 +38,7 @@ public class InferenceBenchmark
         _model.to(BenchmarkTarget.Device);
         _model.OptimizeForInference();
         foreach (var conv in _model.modules().OfType<ScaledWSConv2d>()) conv.WeightCacheEnabled = Cached;
-        _images = randn(batch, 3, res, res).to(BenchmarkTarget.Device);
+        using (var drawn = randn(batch, 3, res, res)) _images = drawn.to(BenchmarkTarget.Device);
         Console.WriteLine($"// {variant} on {BenchmarkTarget.Device.type} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image");
     }
 

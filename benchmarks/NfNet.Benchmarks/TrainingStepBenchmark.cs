@@ -57,8 +57,12 @@ public class TrainingStepBenchmark
         _model.to(NfNet.Devices.Precision.ParameterType(Precision));
         _model.to(device);
         _model.train();
-        _images = randn(batch, 3, res, res).to(NfNet.Devices.Precision.ComputeType(Precision)).to(device);
-        _labels = randint(0, 1000, new long[] { batch }).to(device);
+        // A scope holds the chains' temporaries while libtorch reads them (docs/platform.md); the inputs leave it.
+        using (NewDisposeScope())
+        {
+            _images = randn(batch, 3, res, res).to(NfNet.Devices.Precision.ComputeType(Precision)).to(device).DetachFromDisposeScope();
+            _labels = randint(0, 1000, new long[] { batch }).to(device).DetachFromDisposeScope();
+        }
         _optimizer = NFNetRecipe.CreateSgdAgc(_model, NFNetRecipe.LearningRateForBatch(batch));
         Console.WriteLine($"// library: {typeof(ImageClassifier).Assembly.Location}");
         Console.WriteLine($"// {variant} on {device.type} {res}px batch {batch}: {_model.CountMacs(res, res) / 1e9:F3} GMACs per image forward");

@@ -81,7 +81,7 @@ public sealed class ScalarOwnershipTests(ITestOutputHelper output)
         Assert.Contains(Load("tests", assemblyName).GetCustomAttributesData(), a => a.AttributeType.FullName == "NfNet.Testing.TemporariesLiveThroughEachTestAttribute");
     }
 
-    private static Assembly Load(string folder, string assemblyName) =>
+    internal static Assembly Load(string folder, string assemblyName) =>
         assemblyName == typeof(ScalarOwnershipTests).Assembly.GetName().Name
             ? typeof(ScalarOwnershipTests).Assembly
             : Assembly.LoadFrom(OutputOf(folder, assemblyName));

@@ -28,6 +28,27 @@ public sealed class TensorTemporariesTests(ITestOutputHelper output)
             "(hold each in a using variable, or open a dispose scope; docs/platform.md):\n" + string.Join("\n", findings));
     }
 
+    /// <summary>The programs that are not xUnit test assemblies (those run each test in a scope of its own): the
+    /// samples users copy from, the benchmarks, and the test programs that run the library for minutes. Folder, name.</summary>
+    public static TheoryData<string, string> Programs()
+    {
+        var programs = new TheoryData<string, string>();
+        foreach (var row in ScalarOwnershipTests.UnshippedAssemblies())
+            if (row[1] is string name && !name.EndsWith(".Tests", StringComparison.Ordinal)) programs.Add((string)row[0], name);
+        return programs;
+    }
+
+    [Theory]
+    [MemberData(nameof(Programs))]
+    public void NoSampleBenchmarkOrTestProgramLeavesATemporaryTensorToTheFinalizer(string folder, string assemblyName)
+    {
+        var program = ScalarOwnershipTests.Load(folder, assemblyName);
+        var shipped = ScalarOwnershipTests.ShippedAssemblies().Cast<object[]>().Select(row => Assembly.Load((string)row[0]));
+        var findings = new TensorTemporariesScanner(shipped.Append(program)).Scan(program).ToList();
+        foreach (var f in findings) output.WriteLine(f);
+        Assert.True(findings.Count == 0, $"{findings.Count} temporary tensor(s) outside any dispose scope in {assemblyName}:\n" + string.Join("\n", findings));
+    }
+
     [Fact]
     public void TheScanFindsUnheldTemporariesAndAcceptsHeldOnes()
     {

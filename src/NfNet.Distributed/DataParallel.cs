@@ -51,9 +51,7 @@ public static class DataParallel
         var hash = new XxHash64();
         foreach (var (_, t) in module.state_dict())
         {
-            using var detached = t.detach();   // each temporary held while libtorch reads it
-            using var onCpu = detached.cpu();
-            using var contiguous = onCpu.contiguous();
+            using var contiguous = ContiguousOnCpu(t);
             var bytes = contiguous.numel() * contiguous.element_size();
             if (bytes == 0) continue;
             hash.Append(new ReadOnlySpan<byte>((void*)TorchSharpInternals.DataPointer(contiguous), checked((int)bytes)));
@@ -79,9 +77,7 @@ public static class DataParallel
         var bytes = tensor.numel() * tensor.element_size();
         if (bytes == 0) return;
         var direct = tensor.device_type == DeviceType.CPU && tensor.is_contiguous();
-        using var detached = direct ? null : tensor.detach();   // each temporary held while libtorch reads it
-        using var onCpu = detached?.cpu();
-        var buffer = direct ? tensor : onCpu!.contiguous();
+        var buffer = direct ? tensor : ContiguousOnCpu(tensor);
         try
         {
             var p = (byte*)TorchSharpInternals.DataPointer(buffer);
@@ -93,5 +89,14 @@ public static class DataParallel
         {
             if (!direct) buffer.Dispose();
         }
+    }
+
+    /// <summary>The values of <paramref name="t"/> as a contiguous CPU tensor whose bytes can be read (the caller
+    /// disposes it); each intermediate is held while libtorch reads it (docs/platform.md).</summary>
+    private static Tensor ContiguousOnCpu(Tensor t)
+    {
+        using var detached = t.detach();
+        using var onCpu = detached.cpu();
+        return onCpu.contiguous();
     }
 }

@@ -12,8 +12,10 @@ namespace NfNet.Reliability.Tests;
 /// </summary>
 public sealed class TensorTemporariesTests(ITestOutputHelper output)
 {
-    private static readonly Lazy<TensorTemporariesScanner> Shipped = new(() =>
-        new TensorTemporariesScanner(ScalarOwnershipTests.ShippedAssemblies().Cast<object[]>().Select(row => Assembly.Load((string)row[0]))));
+    private static readonly Assembly[] ShippedAssemblies =
+        ScalarOwnershipTests.ShippedAssemblies().Cast<object[]>().Select(row => Assembly.Load((string)row[0])).ToArray();
+
+    private static readonly Lazy<TensorTemporariesScanner> Shipped = new(() => new TensorTemporariesScanner(ShippedAssemblies));
 
     private static readonly Lazy<TensorTemporariesScanner> OfExamples = new(() =>
         new TensorTemporariesScanner([typeof(TensorTemporariesTests).Assembly]));
@@ -43,8 +45,7 @@ public sealed class TensorTemporariesTests(ITestOutputHelper output)
     public void NoSampleBenchmarkOrTestProgramLeavesATemporaryTensorToTheFinalizer(string folder, string assemblyName)
     {
         var program = ScalarOwnershipTests.Load(folder, assemblyName);
-        var shipped = ScalarOwnershipTests.ShippedAssemblies().Cast<object[]>().Select(row => Assembly.Load((string)row[0]));
-        var findings = new TensorTemporariesScanner(shipped.Append(program)).Scan(program).ToList();
+        var findings = new TensorTemporariesScanner(ShippedAssemblies.Append(program)).Scan(program).ToList();
         foreach (var f in findings) output.WriteLine(f);
         Assert.True(findings.Count == 0, $"{findings.Count} temporary tensor(s) outside any dispose scope in {assemblyName}:\n" + string.Join("\n", findings));
     }

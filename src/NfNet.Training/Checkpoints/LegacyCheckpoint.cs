@@ -43,16 +43,14 @@ internal static class LegacyCheckpoint
         }
     }
 
-    // A copy of t; this runs outside any dispose scope (DetachedCopy says why that matters).
-    private static Tensor Snapshot(Tensor t) => DetachedCopy.Of(t);
-
     public static CheckpointInfo Load(FileStream file, string path, nn.Module model, optim.Optimizer optimizer, ExponentialMovingAverage? ema)
     {
         var info = Info(file, path);
-        var modelSnapshot = model.state_dict().ToDictionary(kv => kv.Key, kv => Snapshot(kv.Value));
+        // Copies that outlive any scope: this runs outside one (DetachedCopy says why that matters).
+        var modelSnapshot = model.state_dict().ToDictionary(kv => kv.Key, kv => DetachedCopy.Of(kv.Value));
         using var optimizerSnapshot = new MemoryStream();
         using (var writer = new BinaryWriter(optimizerSnapshot, Encoding.UTF8, leaveOpen: true)) OptimizerState.Save(optimizer, writer);
-        var emaSnapshot = ema?.StateDict().ToDictionary(kv => kv.Key, kv => Snapshot(kv.Value));
+        var emaSnapshot = ema?.StateDict().ToDictionary(kv => kv.Key, kv => DetachedCopy.Of(kv.Value));
         var emaUpdates = ema?.UpdateCount ?? 0;
         try
         {

@@ -5,14 +5,16 @@ namespace NfNet.Benchmarks;
 /// <summary>
 /// <c>--step-timer</c>: times <see cref="TrainingStepBenchmark.TrainingStep"/> with a stopwatch in this process, one
 /// precision, and prints one line. It exists for comparisons with another framework's process
-/// (<c>benchmarks/pytorch-reference</c>), which must alternate with this one process by process on the same machine
-/// state; BenchmarkDotNet cannot run the other framework's process between its own.
+/// (<c>benchmarks/pytorch-reference</c>), which must alternate with this one on the same machine state; BenchmarkDotNet
+/// cannot run the other framework's process between its own.
 /// </summary>
 /// <remarks>Not <c>nfnet benchmark</c>'s timer: that one times the tool's own step (timm's benchmark.py), this one the
 /// benchmark's, so the comparison and the BenchmarkDotNet rows time the same work.
 /// Same model, input, optimizer and step as the benchmark (its own <c>Setup</c> and method). Warm-ups as the
 /// benchmark's job: the native heap grows over the first steps (Program.cs). <c>NFNET_BENCH_PRECISION</c> picks the
-/// precision (default Float32), <c>NFNET_BENCH_WARMUP</c> / <c>NFNET_BENCH_STEPS</c> the counts (4 / 8).</remarks>
+/// precision (default Float32), <c>NFNET_BENCH_WARMUP</c> / <c>NFNET_BENCH_STEPS</c> the counts (4 / 8).
+/// <para>In lockstep (<see cref="LockstepTurn"/>: <c>NFNET_BENCH_TURN_READY</c>, <c>_WAIT</c>, <c>_PASS</c>) every
+/// step waits for its turn and passes it on, so steps of several processes alternate one by one.</para></remarks>
 internal static class StepTimer
 {
     public static void Run()
@@ -25,12 +27,16 @@ internal static class StepTimer
         var warmups = Count("NFNET_BENCH_WARMUP", 4, allowZero: true);
         var steps = Count("NFNET_BENCH_STEPS", 8, allowZero: false);
         benchmark.Setup();
+        using var turn = LockstepTurn.FromEnvironment();
+        turn?.Ready();
         var times = new double[warmups + steps];
         for (var i = 0; i < times.Length; i++)
         {
+            turn?.Wait();
             var clock = Stopwatch.StartNew();
             benchmark.TrainingStep();
             times[i] = clock.Elapsed.TotalMilliseconds;
+            turn?.Pass();
         }
         var measured = times[warmups..];
         var sorted = measured.Order().ToArray();

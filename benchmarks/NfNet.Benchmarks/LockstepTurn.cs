@@ -1,0 +1,81 @@
+namespace NfNet.Benchmarks;
+
+/// <summary>
+/// A place in a ring of processes that take training steps in turn (<c>benchmarks/pytorch-reference/lockstep.sh</c>):
+/// one byte through named pipes is the turn. Each process signals once that its setup is done, then before every step
+/// waits for the byte on its own pipe and after it writes the byte to the next process's pipe.
+/// </summary>
+/// <remarks>Why: this machine's speed moves by up to 2× within minutes (benchmarks/README.md), so processes run one
+/// after another can land in different states; steps alternated one by one see the same state, and the ratio of each
+/// pair of neighbouring steps cancels the drift. The coordinating script keeps every pipe open for reading and writing,
+/// so opening one here never blocks.</remarks>
+internal sealed class LockstepTurn : IDisposable
+{
+    private readonly FileStream _ready;
+    private readonly FileStream _wait;
+    private readonly FileStream _pass;
+
+    private static readonly string[] Variables = { "NFNET_BENCH_TURN_READY", "NFNET_BENCH_TURN_WAIT", "NFNET_BENCH_TURN_PASS" };
+
+    private LockstepTurn(string ready, string wait, string pass)
+    {
+        _ready = Open(ready, Variables[0], FileAccess.Write);
+        try
+        {
+            _wait = Open(wait, Variables[1], FileAccess.Read);
+            _pass = Open(pass, Variables[2], FileAccess.Write);
+        }
+        catch
+        {
+            _ready.Dispose();
+            _wait?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The turn named by <c>NFNET_BENCH_TURN_READY</c>, <c>_WAIT</c> and <c>_PASS</c> (paths of named pipes);
+    /// <c>null</c> when none is set. Setting some but not all is an error.</summary>
+    public static LockstepTurn? FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
+
+    /// <summary><see cref="FromEnvironment()"/> with the variables read through <paramref name="variables"/> (tests).</summary>
+    internal static LockstepTurn? FromEnvironment(Func<string, string?> variables)
+    {
+        var names = Variables;
+        var paths = names.Select(variables).ToArray();
+        if (paths.All(string.IsNullOrEmpty))
+            return null;
+        if (paths.Any(string.IsNullOrEmpty))
+            throw new ArgumentException($"lockstep needs all of {string.Join(", ", names)}; set: {string.Join(", ", names.Where((_, i) => !string.IsNullOrEmpty(paths[i])))}");
+        return new LockstepTurn(paths[0]!, paths[1]!, paths[2]!);
+    }
+
+    /// <summary>Tells the coordinator that this process's setup is done.</summary>
+    public void Ready() => Write(_ready);
+
+    /// <summary>Blocks until the previous process in the ring passes the turn.</summary>
+    public void Wait()
+    {
+        if (_wait.ReadByte() < 0)
+            throw new IOException($"lockstep: the turn pipe '{_wait.Name}' closed before the turn came (the coordinator ended)");
+    }
+
+    /// <summary>Hands the turn to the next process in the ring.</summary>
+    public void Pass() => Write(_pass);
+
+    public void Dispose()
+    {
+        _ready.Dispose();
+        _wait.Dispose();
+        _pass.Dispose();
+    }
+
+    private static void Write(FileStream pipe)
+    {
+        pipe.WriteByte(1);
+        pipe.Flush();
+    }
+
+    private static FileStream Open(string path, string variable, FileAccess access) =>
+        File.Exists(path) ? new FileStream(path, FileMode.Open, access, FileShare.ReadWrite, bufferSize: 0)
+            : throw new FileNotFoundException($"{variable}: no named pipe at '{path}'", path);
+}

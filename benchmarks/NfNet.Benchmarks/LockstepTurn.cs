@@ -40,12 +40,11 @@ internal sealed class LockstepTurn : IDisposable
     /// <summary><see cref="FromEnvironment()"/> with the variables read through <paramref name="variables"/> (tests).</summary>
     internal static LockstepTurn? FromEnvironment(Func<string, string?> variables)
     {
-        var names = Variables;
-        var paths = names.Select(variables).ToArray();
+        var paths = Variables.Select(variables).ToArray();
         if (paths.All(string.IsNullOrEmpty))
             return null;
         if (paths.Any(string.IsNullOrEmpty))
-            throw new ArgumentException($"lockstep needs all of {string.Join(", ", names)}; set: {string.Join(", ", names.Where((_, i) => !string.IsNullOrEmpty(paths[i])))}");
+            throw new ArgumentException($"lockstep needs all of {string.Join(", ", Variables)}; set: {string.Join(", ", Variables.Where((_, i) => !string.IsNullOrEmpty(paths[i])))}");
         return new LockstepTurn(paths[0]!, paths[1]!, paths[2]!);
     }
 

@@ -36,6 +36,13 @@ common=(NFNET_BENCH_RES="${NFNET_BENCH_RES:-128}" NFNET_BENCH_BATCH="${NFNET_BEN
 # glibc as NativeAllocator.TuneForTensors sets it: M_MMAP_MAX = 0 and a trim threshold no heap reaches (64 GiB).
 tuned=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736)
 
+count=$((${#dotnet_runs[@]} + ${#torch_settings[@]}))
+# The three variables of place $2 in the ring, with the pipes in folder $1.
+turn() { echo NFNET_BENCH_TURN_READY="$1/ready" NFNET_BENCH_TURN_WAIT="$1/turn-$2" NFNET_BENCH_TURN_PASS="$1/turn-$((($2 + 1) % count))"; }
+names=(nfnet)
+[ -z "$baseline" ] || names+=(baseline)
+for setting in "${torch_settings[@]}"; do names+=("pytorch-$setting"); done
+
 pids=()
 stop_all() { for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done; }
 trap stop_all EXIT
@@ -44,12 +51,10 @@ for precision in ${NFNET_BENCH_PRECISIONS:-Float32 MixedBFloat16 BFloat16}; do
   precision="${precision//,/}"
   dir="$(mktemp -d "$root/tmp/nfnet-lockstep.XXXXXX")"
   inner="/tmp/$(basename "$dir")"        # the same folder as the chroot sees it
-  count=$((${#dotnet_runs[@]} + ${#torch_settings[@]}))
   mkfifo "$dir/ready"
   exec {ready}<> "$dir/ready"            # held open both ways, so the processes' opens never block
   fds=()
   for i in $(seq 0 $((count - 1))); do mkfifo "$dir/turn-$i"; exec {fd}<> "$dir/turn-$i"; fds+=("$fd"); done
-  turn() { echo NFNET_BENCH_TURN_READY="$1/ready" NFNET_BENCH_TURN_WAIT="$1/turn-$2" NFNET_BENCH_TURN_PASS="$1/turn-$((($2 + 1) % count))"; }
   echo "# lockstep, $precision, ${common[*]}, $(date -u +%T)"
   pids=()
   for i in "${!dotnet_runs[@]}"; do
@@ -87,9 +92,6 @@ for precision in ${NFNET_BENCH_PRECISIONS:-Float32 MixedBFloat16 BFloat16}; do
   pids=()
   for i in $(seq 0 $((count - 1))); do grep -E '^(nfnet|pytorch)' "$dir/out-$i" || cat "$dir/out-$i"; done
   [ "$failed" -eq 0 ] || { echo "a process failed (outputs in $dir)" >&2; exit 1; }
-  names=(nfnet)
-  [ -z "$baseline" ] || names+=(baseline)
-  for setting in "${torch_settings[@]}"; do names+=("pytorch-$setting"); done
   chroot "$root" python3 /opt/pair_ratios.py "$inner" "${names[@]}"
   exec {ready}>&-
   for fd in "${fds[@]}"; do exec {fd}>&-; done

@@ -14,7 +14,8 @@ namespace NfNet.Benchmarks;
 /// benchmark's job: the native heap grows over the first steps (Program.cs). <c>NFNET_BENCH_PRECISION</c> picks the
 /// precision (default Float32), <c>NFNET_BENCH_WARMUP</c> / <c>NFNET_BENCH_STEPS</c> the counts (4 / 8).
 /// <para>In lockstep (<see cref="LockstepTurn"/>: <c>NFNET_BENCH_TURN_READY</c>, <c>_WAIT</c>, <c>_PASS</c>) every
-/// step waits for its turn and passes it on, so steps of several processes alternate one by one.</para></remarks>
+/// turn (one step, or <c>NFNET_BENCH_TURN_STEPS</c>) waits for its turn and passes it on, so the turns of several
+/// processes alternate one by one.</para></remarks>
 internal static class StepTimer
 {
     public static void Run()
@@ -32,11 +33,11 @@ internal static class StepTimer
         var times = new double[warmups + steps];
         for (var i = 0; i < times.Length; i++)
         {
-            turn?.Wait();
+            turn?.BeforeStep(i);
             var clock = Stopwatch.StartNew();
             benchmark.TrainingStep();
             times[i] = clock.Elapsed.TotalMilliseconds;
-            turn?.Pass();
+            turn?.AfterStep(i, times.Length);
         }
         var measured = times[warmups..];
         var sorted = measured.Order().ToArray();

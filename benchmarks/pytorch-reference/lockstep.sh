@@ -8,7 +8,10 @@
 # NFNET_BENCH_PRECISIONS, NFNET_BENCH_RES, NFNET_BENCH_BATCH, NFNET_BENCH_WARMUP (4) and NFNET_BENCH_STEPS (16) as for
 # the benchmarks; NFNET_LOCKSTEP_TORCH picks PyTorch's settings (default "tuned default channels_last": glibc tuned as
 # NfNet.NET tunes it, glibc's defaults, tuned + channels_last; "none" for no PyTorch); NFNET_LOCKSTEP_BASELINE=<dll>
-# adds another build of the benchmarks (benchmarks/build-baseline.sh) to the ring; NFNET_TORCH_ROOT as for setup.sh.
+# adds another build of the benchmarks (benchmarks/build-baseline.sh) to the ring; NFNET_BENCH_TURN_STEPS=K (1) makes
+# each turn K steps back to back, and pair_ratios.py then also reports the first step of each turn (after another
+# process's step) and the later ones (after the process's own, as in a training loop) apart; NFNET_BENCH_WARMUP and
+# NFNET_BENCH_STEPS must be multiples of K. NFNET_TORCH_ROOT as for setup.sh.
 # Every process stays in memory for the whole ring: about 2 GB each at 128 px, batch 8, and 4-6 GB at 192 px, batch 32.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,8 +34,14 @@ for setting in "${torch_settings[@]}"; do
     *) echo "NFNET_LOCKSTEP_TORCH: unknown setting '$setting' (tuned, default, channels_last)" >&2; exit 1 ;;
   esac
 done
+per_turn="${NFNET_BENCH_TURN_STEPS:-1}"
+warmup="${NFNET_BENCH_WARMUP:-4}"
+steps="${NFNET_BENCH_STEPS:-16}"
+[[ "$per_turn" =~ ^[1-9][0-9]*$ ]] || { echo "NFNET_BENCH_TURN_STEPS must be a positive integer, got '$per_turn'" >&2; exit 1; }
+[ $((warmup % per_turn)) -eq 0 ] && [ $((steps % per_turn)) -eq 0 ] ||
+  { echo "NFNET_BENCH_WARMUP ($warmup) and NFNET_BENCH_STEPS ($steps) must be multiples of NFNET_BENCH_TURN_STEPS ($per_turn)" >&2; exit 1; }
 common=(NFNET_BENCH_RES="${NFNET_BENCH_RES:-128}" NFNET_BENCH_BATCH="${NFNET_BENCH_BATCH:-8}"
-        NFNET_BENCH_WARMUP="${NFNET_BENCH_WARMUP:-4}" NFNET_BENCH_STEPS="${NFNET_BENCH_STEPS:-16}")
+        NFNET_BENCH_WARMUP="$warmup" NFNET_BENCH_STEPS="$steps" NFNET_BENCH_TURN_STEPS="$per_turn")
 # glibc as NativeAllocator.TuneForTensors sets it: M_MMAP_MAX = 0 and a trim threshold no heap reaches (64 GiB).
 tuned=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736)
 
@@ -92,7 +101,7 @@ for precision in ${NFNET_BENCH_PRECISIONS:-Float32 MixedBFloat16 BFloat16}; do
   pids=()
   for i in $(seq 0 $((count - 1))); do grep -E '^(nfnet|pytorch)' "$dir/out-$i" || cat "$dir/out-$i"; done
   [ "$failed" -eq 0 ] || { echo "a process failed (outputs in $dir)" >&2; exit 1; }
-  chroot "$root" python3 /opt/pair_ratios.py "$inner" "${names[@]}"
+  chroot "$root" python3 /opt/pair_ratios.py --steps-per-turn "$per_turn" "$inner" "${names[@]}"
   exec {ready}>&-
   for fd in "${fds[@]}"; do exec {fd}>&-; done
   rm -rf "$dir"

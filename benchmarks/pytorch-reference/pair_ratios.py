@@ -1,12 +1,15 @@
 """Ratios of neighbouring steps from one lockstep ring (lockstep.sh): NfNet.NET's step i against the step i of every
 other process of the ring (another build of NfNet.NET, PyTorch in each setting), which ran right after it.
 
-    python3 pair_ratios.py <folder with out-0 … out-N> <name 0> … <name N>
+    python3 pair_ratios.py [--steps-per-turn K] <folder with out-0 … out-N> <name 0> … <name N>
 
 out-0 is this build. A name that starts with "pytorch-" is a PyTorch setting. Prints, per other process, the median of
 the per-pair ratios, their quartiles and the ratio of the two medians; with several PyTorch settings, then the same
 against the setting with the lowest median (the issue's "best PyTorch column") and against the fastest setting of each
-turn (the least favourable reading for NfNet.NET: the least of several noisy steps).
+turn (the least favourable reading for NfNet.NET: the least of several noisy steps). With K steps a turn (lockstep.sh's
+NFNET_BENCH_TURN_STEPS; the warm-ups and steps are multiples of K), also the pair ratios of the first step of each turn
+(which starts after another process's step) and of the later ones (which start where the process's own step left the
+caches, as in a training loop) apart.
 """
 import statistics
 import sys
@@ -24,7 +27,11 @@ def quartiles(values):
     return q[0], statistics.median(values), q[2]
 
 
-folder, names = sys.argv[1], sys.argv[2:]
+args = sys.argv[1:]
+per_turn = 1
+if args[:1] == ["--steps-per-turn"]:
+    per_turn, args = int(args[1]), args[2:]
+folder, names = args[0], args[1:]
 runs = [steps(f"{folder}/out-{i}") for i in range(len(names))]
 if len({len(r) for r in runs}) != 1:
     raise SystemExit(f"the processes timed different numbers of steps: {[len(r) for r in runs]}")
@@ -41,3 +48,8 @@ for name, theirs in comparisons:
     low, mid, high = quartiles(ratios)
     print(f"  vs {name}: median {statistics.median(theirs):.1f} ms; pair ratio median {mid:.3f} "
           f"(quartiles {low:.3f}-{high:.3f}); ratio of medians {statistics.median(ours) / statistics.median(theirs):.3f}")
+    if per_turn > 1:
+        for label, keep in (("first step of each turn", lambda i: i % per_turn == 0),
+                            ("later steps of each turn", lambda i: i % per_turn != 0)):
+            low, mid, high = quartiles([r for i, r in enumerate(ratios) if keep(i)])
+            print(f"    {label}: pair ratio median {mid:.3f} (quartiles {low:.3f}-{high:.3f})")

@@ -8,8 +8,9 @@ median of NFNET_BENCH_STEPS steps after NFNET_BENCH_WARMUP warm-ups; one line of
 Environment: NFNET_BENCH_PRECISION (Float32, MixedBFloat16 = torch.autocast to bf16 with float32 weights, BFloat16 =
 model and input in bf16), NFNET_BENCH_RES (128), NFNET_BENCH_BATCH (8), CHANNELS_LAST=1, THREADS (default: every CPU;
 PyTorch's own default on this 2-vCPU machine is 1). In lockstep (lockstep.sh) NFNET_BENCH_TURN_READY, _WAIT and _PASS
-name the named pipes of this process's place in the ring: one byte after setup to READY, then before every step one
-byte read from WAIT and after it one written to PASS (the .NET side: NfNet.Benchmarks/LockstepTurn.cs).
+name the named pipes of this process's place in the ring: one byte after setup to READY, then before every turn one
+byte read from WAIT and after it one written to PASS; a turn is one step or NFNET_BENCH_TURN_STEPS steps back to back
+(the .NET side: NfNet.Benchmarks/LockstepTurn.cs).
 """
 import os
 import statistics
@@ -73,18 +74,25 @@ def step():
 turn_paths = [os.environ.get(f"NFNET_BENCH_TURN_{name}", "") for name in ("READY", "WAIT", "PASS")]
 if any(turn_paths) and not all(turn_paths):
     raise SystemExit("lockstep needs all of NFNET_BENCH_TURN_READY, NFNET_BENCH_TURN_WAIT and NFNET_BENCH_TURN_PASS")
+steps_text = os.environ.get("NFNET_BENCH_TURN_STEPS", "")
+if steps_text and not all(turn_paths):
+    raise SystemExit("NFNET_BENCH_TURN_STEPS applies only in lockstep, with NFNET_BENCH_TURN_READY, _WAIT and _PASS set")
+if steps_text and not (steps_text.isdigit() and int(steps_text) >= 1):
+    raise SystemExit(f"NFNET_BENCH_TURN_STEPS must be a positive integer, got '{steps_text}'")
+per_turn = int(steps_text or "1")
 turn = [open(path, mode, buffering=0) for path, mode in zip(turn_paths, ("wb", "rb", "wb"))] if all(turn_paths) else None
 if turn:
     turn[0].write(b"\1")
 
 times = []
-for _ in range(warmups + steps):
-    if turn and turn[1].read(1) != b"\1":
+total = warmups + steps
+for i in range(total):
+    if turn and i % per_turn == 0 and turn[1].read(1) != b"\1":
         raise SystemExit(f"lockstep: the turn pipe {turn_paths[1]} closed before the turn came")
     start = time.perf_counter()
     step()
     times.append((time.perf_counter() - start) * 1000)
-    if turn:
+    if turn and ((i + 1) % per_turn == 0 or i == total - 1):
         turn[2].write(b"\1")
 measured = times[warmups:]
 print(f"pytorch {precision} {res}px batch {batch}, {torch.get_num_threads()} threads, channels_last {int(channels_last)}: "

@@ -58,6 +58,23 @@ public sealed class ChannelsLastConvolutionTests
     }
 
     [Fact]
+    public void OnAmxFloat32PointwiseConvolutionsOnLargeChannelsLastMapsWithWideOutputsTakeTheProduct()
+    {
+        using var scope = NewDisposeScope();
+        ConvStrategy On(Tensor x, Tensor w, bool amx) => ConvolutionBackend.StrategyFor(x, w, One, Zero, One, 1, amx);
+        var stage3At192 = ChannelsLastConvolution.ToChannelsLast(zeros(1, 768, 12, 12));
+        var wide = zeros(1536, 768, 1, 1);
+        Assert.Equal(ConvStrategy.PointwiseAsMatmul, On(stage3At192, wide, amx: true));
+        Assert.Equal(ConvStrategy.Native, On(stage3At192, wide, amx: false));                   // MKL at half rate elsewhere
+        Assert.Equal(ConvStrategy.ChannelsLast, On(zeros(1, 768, 12, 12), wide, amx: true));   // channels-first in: a copy each way
+        var stage1At192 = ChannelsLastConvolution.ToChannelsLast(zeros(1, 256, 48, 48));
+        Assert.Equal(ConvStrategy.ChannelsLast, On(stage1At192, zeros(128, 256, 1, 1), amx: true)); // 128 outputs: no faster
+        Assert.Equal(ConvStrategy.PointwiseAsMatmul, On(stage1At192, zeros(256, 256, 1, 1), amx: true));
+        var bf16 = ChannelsLastConvolution.ToChannelsLast(zeros(1, 768, 12, 12, dtype: ScalarType.BFloat16));
+        Assert.Equal(ConvStrategy.ChannelsLast, On(bf16, wide.to(ScalarType.BFloat16), amx: true)); // bf16: the convolution is faster
+    }
+
+    [Fact]
     public void AmxDetectionAgreesWithTheKernelsCpuFlags()
     {
         // An independent reading of the same CPUID bits: Linux lists amx_bf16 and amx_tile among a processor's flags.

@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace NfNet.Tests;
 
-/// <summary>bf16 1×1 convolutions on small maps, and float32 ones on a single pixel, run as a matrix product, matching
+/// <summary>bf16 1×1 convolutions on small maps, and float32 ones on a single pixel (on AMX CPUs: on small maps, and on
+/// larger channels-last ones with wide outputs), run as a matrix product, matching
 /// float64, only where the rule says.</summary>
 public sealed class PointwiseConvAsMatmulTests
 {
@@ -53,7 +54,9 @@ public sealed class PointwiseConvAsMatmulTests
     [InlineData(768, 1536, 2, 8)]   // F0's stage 3 at 128 px (an AMX CPU's rule)
     [InlineData(64, 128, 3, 5)]
     [InlineData(32, 48, 2, 4)]      // narrow, multiples of 16 (an AMX CPU's rule)
-    public void Float32IsTheFloat64ConvolutionForwardAndBackward(long cin, long cout, long batch, long size)
+    [InlineData(256, 256, 2, 9, true)]   // above 8×8, channels-last (an AMX CPU's rule): the result keeps the layout
+    [InlineData(768, 1536, 1, 12, true)] // F0's stage 3 at 192 px
+    public void Float32IsTheFloat64ConvolutionForwardAndBackward(long cin, long cout, long batch, long size, bool channelsLast = false)
     {
         using var scope = NewDisposeScope();
         manual_seed(cin + 7 * batch);
@@ -69,11 +72,17 @@ public sealed class PointwiseConvAsMatmulTests
         yr.backward(new[] { gy.to(ScalarType.Float64) });
 
         var (x, w, b) = (Leaf(x64, ScalarType.Float32), Leaf(w64, ScalarType.Float32), Leaf(b64, ScalarType.Float32));
+        if (channelsLast) x = ChannelsLastConvolution.ToChannelsLast(x.detach()).requires_grad_();
         Assert.True(PointwiseConvAsMatmul.Applies(x, w, one, zero, 1, amx: true));
         var y = PointwiseConvAsMatmul.Conv2d(x, w, b);
         Assert.Equal(new[] { batch, cout, size, size }, y.shape);
         Assert.Equal(ScalarType.Float32, y.dtype);
-        y.backward(new[] { gy });
+        // Channels-first from small maps; above 8×8 the layout it was given. The input's gradient in the input's layout.
+        Tensor Layout(Tensor t) => channelsLast ? ChannelsLastConvolution.ToChannelsLast(t) : t.contiguous();
+        Assert.True(channelsLast ? ChannelsLastConvolution.IsChannelsLast(y) && !y.is_contiguous() : y.is_contiguous(), "layout of the result");
+        y.backward(new[] { Layout(gy) });
+        Assert.True(channelsLast ? ChannelsLastConvolution.IsChannelsLast(x.grad!) && !x.grad!.is_contiguous() : x.grad!.is_contiguous(),
+            "layout of the input's gradient");
         // float32 rounding of sums over up to 1536 products (about 1e-6 here); a wrong product is off by order 1.
         Assert.True(Relative(y, yr) < 1e-5, $"forward off by {Relative(y, yr):E2}");
         Assert.True(Relative(x.grad!, xr.grad!) < 1e-5, $"input gradient off by {Relative(x.grad!, xr.grad!):E2}");
@@ -149,6 +158,12 @@ public sealed class PointwiseConvAsMatmulTests
         Assert.True(PointwiseConvAsMatmul.Applies(fp32, w32, one, zero, 1, amx: true)); // but not on an AMX CPU's MKL
         using var fp32Large = zeros(2, 64, 9, 8);
         Assert.False(PointwiseConvAsMatmul.Applies(fp32Large, w32, one, zero, 1, amx: true));
+        using var w256 = zeros(256, 64, 1, 1);                                          // on AMX, above 8×8: channels-last
+        using var fp32LargeLast = ChannelsLastConvolution.ToChannelsLast(fp32Large);    // and at least 256 outputs
+        Assert.True(PointwiseConvAsMatmul.Applies(fp32LargeLast, w256, one, zero, 1, amx: true));
+        Assert.False(PointwiseConvAsMatmul.Applies(fp32LargeLast, w256, one, zero, 1));
+        Assert.False(PointwiseConvAsMatmul.Applies(fp32LargeLast, w32, one, zero, 1, amx: true));
+        Assert.False(PointwiseConvAsMatmul.Applies(fp32Large, w256, one, zero, 1, amx: true));
         using var fp32Pixel = zeros(2, 64, 1, 1);                                      // but for a single pixel
         Assert.True(PointwiseConvAsMatmul.Applies(fp32Pixel, w32, one, zero, 1));
         using var fp32Column = zeros(2, 64, 2, 1);

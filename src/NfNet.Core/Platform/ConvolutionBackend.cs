@@ -15,8 +15,9 @@ internal enum ConvStrategy
     /// <summary>A strided 1×1 convolution without padding as a subsample and a stride-1 convolution (avoids a libtorch
     /// crash; fewer multiply-adds).</summary>
     Strided1x1,
-    /// <summary>A bf16 1×1 convolution on a small map, or a float32 one on a single pixel (on a small map on AMX CPUs),
-    /// as a matrix product (<see cref="PointwiseConvAsMatmul"/>; speed).</summary>
+    /// <summary>A bf16 1×1 convolution on a small map, or a float32 one on a single pixel (on AMX CPUs: on a small map,
+    /// or on a larger channels-last one with at least 256 outputs), as a matrix product (<see cref="PointwiseConvAsMatmul"/>;
+    /// speed).</summary>
     PointwiseAsMatmul,
     /// <summary>libtorch's own <c>conv2d</c> on a channels-last input: wide bf16 and float32 convolutions above the
     /// pointwise limit on a CPU with AMX (<see cref="ChannelsLastConvolution"/>; speed).</summary>
@@ -41,7 +42,8 @@ internal enum ConvStrategy
 /// <item>and on a 2-core Intel Xeon with AMX (Emerald Rapids), convolutions above 8×8 run up to 3.7× faster (bf16) and
 /// 1.45× (float32) on a channels-last input, which oneDNN's AMX kernels read without reordering →
 /// <see cref="ConvStrategy.ChannelsLast"/> (its own switch: <see cref="PlatformSwitches.DisableChannelsLast"/>), while
-/// float32 1×1 convolutions up to 8×8 run faster as MKL's product there → <see cref="ConvStrategy.PointwiseAsMatmul"/>.</item>
+/// float32 1×1 convolutions up to 8×8 run faster as MKL's product there, and so do larger channels-last ones with at
+/// least 256 outputs (0.91–0.97 of the time) → <see cref="ConvStrategy.PointwiseAsMatmul"/>.</item>
 /// </list>
 /// <para>Switch them all off with the <c>AppContext</c> switch <see cref="DisableSwitch"/> (in code, or
 /// <c>&lt;RuntimeHostConfigurationOption&gt;</c> in a project) or the environment variable <see cref="DisableVariable"/>=1,

@@ -6,8 +6,9 @@ namespace NfNet.Platform;
 
 /// <summary>
 /// The pointwise-as-matmul strategy of <see cref="ConvolutionBackend"/> (a speed path, not a fix): computes a bf16 1×1
-/// convolution on a small feature map, or a float32 one on a single pixel, as a matrix product, which libtorch 2.10's
-/// CPU backend runs faster than its convolution kernels there.
+/// convolution on a small feature map, or a float32 one on a single pixel (on an Intel CPU with AMX: on a small map, or
+/// on a larger channels-last one with at least 256 outputs), as a matrix product, which libtorch 2.10's CPU backend runs
+/// faster than its convolution kernels there.
 /// </summary>
 /// <remarks>
 /// <para>A 1×1, stride-1, ungrouped convolution of <c>x</c> [N, C, H, W] with <c>w</c> [O, C, 1, 1] is the product of
@@ -33,11 +34,23 @@ namespace NfNet.Platform;
 /// weight gradient of those (`brgconv_bwd_w`) took 670 ms a call for the Fashion-MNIST demo model's Squeeze-Excite
 /// FCs (64 → 32 at batch 256 on one pixel) and for its 64 → 32 convolutions on 4×4 maps, which made the demo's epochs
 /// 360–650 s (a busy machine) against 23–35 s with the product.</para>
+/// <para>Above 8×8 on an AMX CPU, where the float32 activations are channels-last (<see cref="ChannelsLastConvolution"/>),
+/// the rows of the input are a view and the product's output is already channels-last, so the product costs no copy
+/// there either. It beat oneDNN's channels-last float32 1×1 convolution (<c>brgconv_1x1</c>) on F0's shapes (scratch
+/// timings of forward + backward, calls alternated, ratio product / convolution): 0.91–0.93 at 12×12, batch 32 (768 ↔
+/// 1536 channels: F0's stage 3 at its 192 px training size), 0.91–1.00 at 16×16, batch 8, 0.93–0.96 at 24×24, batch 32,
+/// 0.94–1.00 at 32×32, batch 8, 0.97 at 48×48, batch 32 (128 → 256); only outputs of 128 channels were not faster
+/// (1.00 at 32×32, 1.05 at 48×48: 256 → 128). So float32 on AMX CPUs also takes the product on larger channels-last maps
+/// for outputs of at least <see cref="MinLargeMapOutputs"/> channels, and keeps the output channels-last there.</para>
 /// </remarks>
 internal static class PointwiseConvAsMatmul
 {
     /// <summary>Largest H·W the product is used for in bf16 (8×8, the largest size measured faster; see remarks).</summary>
     internal const long MaxPixels = 64;
+
+    /// <summary>Fewest output channels for which a float32 1×1 convolution on a channels-last map above
+    /// <see cref="MaxPixels"/> takes the product on an AMX CPU (128-channel outputs measured no faster; see remarks).</summary>
+    internal const long MinLargeMapOutputs = 256;
 
     /// <summary>Whether this convolution takes the matrix-product path on a CPU without AMX (the rule measured on an AMD
     /// EPYC).</summary>
@@ -48,10 +61,15 @@ internal static class PointwiseConvAsMatmul
     /// Intel AMX (<see cref="CpuFeatures.HasAmxBf16"/>).</summary>
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long groups, bool amx) =>
         input.device_type == DeviceType.CPU && weight.dtype == input.dtype &&
-        input.size(2) * input.size(3) <= MaxPixelsFor(input.dtype, amx) &&
         groups == 1 && weight.size(2) == 1 && weight.size(3) == 1 &&
         stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 &&
-        Wide(weight.size(0), amx) && Wide(weight.size(1), amx);
+        Wide(weight.size(0), amx) && Wide(weight.size(1), amx) &&
+        (input.size(2) * input.size(3) <= MaxPixelsFor(input.dtype, amx) || OnLargeChannelsLastMap(input, weight, amx));
+
+    // float32 above the pointwise limit on an AMX CPU: a channels-last input (its rows are a view, and the output stays
+    // channels-last) and at least MinLargeMapOutputs output channels.
+    private static bool OnLargeChannelsLastMap(Tensor input, Tensor weight, bool amx) =>
+        amx && input.dtype == ScalarType.Float32 && weight.size(0) >= MinLargeMapOutputs && ChannelsLastConvolution.IsChannelsLast(input);
 
     // Channel counts the product takes: trusted widths (≥ 64, multiples of 16); on AMX CPUs any multiple of 16, since
     // there oneDNN's bf16 weight gradient of narrow 1×1 convolutions on small maps is pathologically slow (the
@@ -69,8 +87,10 @@ internal static class PointwiseConvAsMatmul
         _ => 0,
     };
 
-    /// <summary>The convolution as one product <c>x[N·H·W, C] · w[O, C]ᵀ</c> (plus the bias), shaped [N, O, H, W]
-    /// channels-first. The rows of a channels-last input are a view; a channels-first one is transposed by one copy, as
+    /// <summary>The convolution as one product <c>x[N·H·W, C] · w[O, C]ᵀ</c> (plus the bias), shaped [N, O, H, W]:
+    /// channels-last when the input is channels-last and its map is above <see cref="MaxPixels"/> (the layers after it
+    /// keep that layout there: <see cref="ChannelsLastConvolution"/>), else channels-first (the convolutions after it on
+    /// small maps run channels-first). The rows of a channels-last input are a view; a channels-first one is transposed by one copy, as
     /// libtorch's <c>matmul</c> folds it when the weight needs a gradient. Written out rather than left to <c>matmul</c>
     /// so that the arithmetic is the same with and without gradients: <c>matmul</c> folds only when the weight requires
     /// a gradient and otherwise runs a batched product over an expanded weight, which summed differently (a frozen model's
@@ -82,6 +102,8 @@ internal static class PointwiseConvAsMatmul
         var rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c);
         var y = rows.mm(weight.reshape(o, c).t());
         if (bias is not null) y = y.PlusInPlace(bias);
-        return y.view(n, h, w, o).permute(0, 3, 1, 2).contiguous().MoveToOuterDisposeScope();
+        var result = y.view(n, h, w, o).permute(0, 3, 1, 2);
+        var keepChannelsLast = h * w > MaxPixels && ChannelsLastConvolution.IsChannelsLast(input);
+        return (keepChannelsLast ? result : result.contiguous()).MoveToOuterDisposeScope();
     }
 }

@@ -90,8 +90,8 @@ internal static class PointwiseConvAsMatmul
     /// <summary>The convolution as one product <c>x[N·H·W, C] · w[O, C]ᵀ</c> (plus the bias), shaped [N, O, H, W]:
     /// channels-last when the input is channels-last and its map is above <see cref="MaxPixels"/> (the layers after it
     /// keep that layout there: <see cref="ChannelsLastConvolution"/>), else channels-first (the convolutions after it on
-    /// small maps run channels-first). The rows of a channels-last input are a view; a channels-first one is transposed by one copy, as
-    /// libtorch's <c>matmul</c> folds it when the weight needs a gradient. Written out rather than left to <c>matmul</c>
+    /// small maps run channels-first). The rows of a channels-last input are a view; a channels-first one is transposed
+    /// by one copy, as libtorch's <c>matmul</c> folds it when the weight needs a gradient. Written out rather than left to <c>matmul</c>
     /// so that the arithmetic is the same with and without gradients: <c>matmul</c> folds only when the weight requires
     /// a gradient and otherwise runs a batched product over an expanded weight, which summed differently (a frozen model's
     /// outputs moved by float32 rounding) and ran 1.3–25× slower (scratch timing, forward + backward, F0's 1×1 shapes).</summary>

@@ -64,27 +64,19 @@ internal sealed class LockstepTurn : IDisposable
     /// <summary>Tells the coordinator that this process's setup is done.</summary>
     public void Ready() => Write(_ready);
 
-    /// <summary>Blocks until the previous process in the ring passes the turn.</summary>
-    public void Wait()
+    /// <summary>Before step <paramref name="step"/> (from 0): when the step starts a turn, blocks until the previous
+    /// process in the ring passes the turn.</summary>
+    public void BeforeStep(int step)
     {
-        if (_wait.ReadByte() < 0)
+        if (step % StepsPerTurn == 0 && _wait.ReadByte() < 0)
             throw new IOException($"lockstep: the turn pipe '{_wait.Name}' closed before the turn came (the coordinator ended)");
     }
 
-    /// <summary>Hands the turn to the next process in the ring.</summary>
-    public void Pass() => Write(_pass);
-
-    /// <summary>Before step <paramref name="step"/> (from 0): waits for the turn when the step starts one.</summary>
-    public void BeforeStep(int step)
-    {
-        if (step % StepsPerTurn == 0) Wait();
-    }
-
-    /// <summary>After step <paramref name="step"/> of <paramref name="steps"/>: passes the turn when the step ends one (or
-    /// is the last).</summary>
+    /// <summary>After step <paramref name="step"/> of <paramref name="steps"/>: when the step ends a turn (or is the last),
+    /// hands the turn to the next process in the ring.</summary>
     public void AfterStep(int step, int steps)
     {
-        if ((step + 1) % StepsPerTurn == 0 || step == steps - 1) Pass();
+        if ((step + 1) % StepsPerTurn == 0 || step == steps - 1) Write(_pass);
     }
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using NfNet.Platform;
 using TorchSharp;
@@ -172,6 +173,11 @@ internal static unsafe class FusedCpuAgcSgd
 
     private readonly record struct Coefficients(float Wd, float M, float Lr, bool Nesterov);
 
+    // The four loops over tensor memory below are compiled optimized on their first call, as the standardization's
+    // kernels are. Tiered compilation would run them unoptimized for the first training steps (about ten at F0's
+    // 128 px, batch 8), without inlining their vector helpers: perf found those Tier-0 frames at several per cent of
+    // the pure bf16 step's samples over its first ten steps (benchmarks/README.md, "The step's budget").
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SquaredNorm(float* x, long n)
     {
         long i = 0;
@@ -193,6 +199,7 @@ internal static unsafe class FusedCpuAgcSgd
         return total;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SquaredNorm(ushort* x, long n)
     {
         long i = 0;
@@ -214,6 +221,7 @@ internal static unsafe class FusedCpuAgcSgd
         return total;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Update(float* w, float* g, float* b, long n, float f, Coefficients k)
     {
         long i = 0;
@@ -234,6 +242,7 @@ internal static unsafe class FusedCpuAgcSgd
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Update(ushort* w, ushort* g, ushort* b, long n, float f, Coefficients k)
     {
         long i = 0;
@@ -271,6 +280,7 @@ internal static unsafe class FusedCpuAgcSgd
     }
 
     // A step's three results (gradient, momentum buffer, weight) written back.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store<T>(T* w, T* g, T* b, (Vector256<T> G, Vector256<T> B, Vector256<T> W) v) where T : unmanaged
     {
         v.G.Store(g);
@@ -278,6 +288,7 @@ internal static unsafe class FusedCpuAgcSgd
         v.W.Store(w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store<T>(T* w, T* g, T* b, (Vector512<T> G, Vector512<T> B, Vector512<T> W) v) where T : unmanaged
     {
         v.G.Store(g);
@@ -286,6 +297,7 @@ internal static unsafe class FusedCpuAgcSgd
     }
 
     // g' = f·g + wd·w; b' = m·b + g'; update = Nesterov ? g' + m·b' : (m > 0 ? b' : g'); w' = w − lr·update.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector256<float>, Vector256<float>, Vector256<float>) Step(Vector256<float> w, Vector256<float> g,
         Vector256<float> b, float f, Coefficients k)
     {
@@ -295,6 +307,7 @@ internal static unsafe class FusedCpuAgcSgd
         return (ng, nb, w - update * k.Lr);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector512<float>, Vector512<float>, Vector512<float>) Step(Vector512<float> w, Vector512<float> g,
         Vector512<float> b, float f, Coefficients k)
     {
@@ -304,6 +317,7 @@ internal static unsafe class FusedCpuAgcSgd
         return (ng, nb, w - update * k.Lr);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (float, float, float) Step(float w, float g, float b, float f, Coefficients k)
     {
         var ng = g * f + w * k.Wd;

@@ -176,7 +176,7 @@ internal static unsafe class FusedCpuAgcSgd
     // The four loops over tensor memory below are compiled optimized on their first call, as the standardization's
     // kernels are. Tiered compilation would run them unoptimized for the first training steps (about ten at F0's
     // 128 px, batch 8), without inlining their vector helpers: perf found those Tier-0 frames at several per cent of
-    // the pure bf16 step's samples over its first ten steps (benchmarks/README.md, "The step's budget").
+    // the pure bf16 step's samples over its first ten steps (benchmarks/README.md, "The step's budget by perf").
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SquaredNorm(float* x, long n)
     {

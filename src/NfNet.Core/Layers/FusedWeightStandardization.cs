@@ -70,7 +70,8 @@ internal sealed class FusedWeightStandardization : autograd.SingleTensorFunction
     /// libtorch, whose bf16 batch-norm measured as fast as the kernels in whole training steps (alternated in one
     /// process, with the kernels on libtorch's OpenMP team too: 451 against 448 ms at 128 px, batch 8, 3,029 against
     /// 3,047 ms at 192 px, batch 32), while the kernels made float32 and mixed-precision steps faster
-    /// (benchmarks/README.md).
+    /// (benchmarks/README.md). Re-measured on an Intel AMX CPU in lockstep rings: the kernels 2 % faster at 128 px,
+    /// batch 8 and 2 % slower at 192 px, batch 32, so the policy stands.
     /// </summary>
     public static string? DefaultIneligibility(Tensor weight, Tensor gain, ScalarType outputType) =>
         Ineligibility(weight, gain, outputType)

@@ -65,14 +65,8 @@ internal static class ChannelsLastConvolution
     }
 
     /// <summary>The same values laid out channels-last: <paramref name="x"/> itself (a new handle) when it already is,
-    /// else one copy. Differentiable; the gradient comes back in the input's layout.</summary>
-    internal static Tensor ToChannelsLast(Tensor x)
-    {
-        if (IsChannelsLast(x)) return x.alias();
-        using var nhwc = x.permute(0, 2, 3, 1);
-        using var dense = nhwc.contiguous();
-        return dense.permute(0, 3, 1, 2);
-    }
+    /// else one copy. Differentiable; the gradient comes back in the input's layout (<see cref="LayoutConversion"/>).</summary>
+    internal static Tensor ToChannelsLast(Tensor x) => LayoutConversion.ToChannelsLast(x);
 
     /// <summary>libtorch's <c>conv2d</c> on the channels-last form of <paramref name="input"/>; the result is
     /// channels-last.</summary>

@@ -93,11 +93,11 @@ internal static class ConvolutionBackend
     }
 
     // A narrow convolution runs in the layout its verification probed (channels-first): a channels-last input from an
-    // earlier layer would reach other oneDNN kernels, which no probe has checked.
+    // earlier layer would reach other oneDNN kernels, which no probe has checked. Its gradient goes back channels-last.
     private static Tensor NarrowChannelsFirst(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
         if (input.is_contiguous()) return NarrowChannelConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups);
-        using var dense = input.contiguous();
+        using var dense = LayoutConversion.ToChannelsFirst(input);
         return NarrowChannelConvolution.Conv2d(dense, weight, bias, stride, padding, dilation, groups);
     }
 

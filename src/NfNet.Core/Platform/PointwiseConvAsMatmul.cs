@@ -91,7 +91,8 @@ internal static class PointwiseConvAsMatmul
     /// channels-last when the input is channels-last and its map is above <see cref="MaxPixels"/> (the layers after it
     /// keep that layout there: <see cref="ChannelsLastConvolution"/>), else channels-first (the convolutions after it on
     /// small maps run channels-first). The rows of a channels-last input are a view; a channels-first one is transposed
-    /// by one copy, as libtorch's <c>matmul</c> folds it when the weight needs a gradient. Written out rather than left to <c>matmul</c>
+    /// by one copy, as libtorch's <c>matmul</c> folds it when the weight needs a gradient, whose gradient comes back
+    /// channels-first (<see cref="LayoutConversion"/>). Written out rather than left to <c>matmul</c>
     /// so that the arithmetic is the same with and without gradients: <c>matmul</c> folds only when the weight requires
     /// a gradient and otherwise runs a batched product over an expanded weight, which summed differently (a frozen model's
     /// outputs moved by float32 rounding) and ran 1.3–25× slower (scratch timing, forward + backward, F0's 1×1 shapes).</summary>
@@ -99,7 +100,10 @@ internal static class PointwiseConvAsMatmul
     {
         long n = input.size(0), c = input.size(1), h = input.size(2), w = input.size(3), o = weight.size(0);
         using var scope = NewDisposeScope();
-        var rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c);
+        // The rows are a view of the channels-last form; a channels-first input is copied into it by a conversion
+        // whose gradient comes back channels-first, in the layout of the activations around it (LayoutConversion).
+        // On a single pixel (the Squeeze-Excite FCs) the rows are a view of either layout.
+        var rows = (h * w == 1 ? input : LayoutConversion.ToChannelsLast(input)).permute(0, 2, 3, 1).reshape(n * h * w, c);
         var y = rows.mm(weight.reshape(o, c).t());
         if (bias is not null) y = y.PlusInPlace(bias);
         var result = y.view(n, h, w, o).permute(0, 3, 1, 2);

@@ -16,9 +16,9 @@ namespace NfNet.Platform;
 /// convolutions to be matrix products), their gradients then meet the activation, and each other, in two layouts, and
 /// libtorch's element-wise kernels fall off their vectorized path. Measured on the 2-core Intel Xeon (AMX) with
 /// libtorch 2.10, bf16, [32, 256, 48, 48]: GELU forward + backward 67 ms with both in one layout, 386 ms with the
-/// gradient in the other (float32 91 / 630 ms); an in-place add 19 against 48–51 ms. In F0's mixed-precision step at
-/// 192 px, batch 32 that in-place add (autograd summing a residual's two gradients) was 4.6 % of the samples of perf
-/// (benchmarks/README.md, "Gradients in the forward pass's layouts").</para>
+/// gradient in the other (float32 91 / 630 ms); an add 19 against 48–51 ms, and in place, as autograd sums two gradients
+/// of one tensor, 6.7 against 68 ms. In F0's mixed-precision step at 128 px, batch 8 that in-place path was 2.7 % of
+/// perf's samples before and 1.4 % after (benchmarks/README.md, "Gradients in the forward pass's layouts").</para>
 /// <para>The cost is one copy of the gradient where it arrives in the other layout, as the forward pass paid one copy of
 /// the activation. A source in neither layout (a strided view) gets its gradient as libtorch makes it. With grad mode on
 /// in the backward pass (<c>create_graph</c>) the copy is an ordinary differentiable operation, so higher-order gradients

@@ -93,7 +93,7 @@ internal static class ConvolutionBackend
     }
 
     // A narrow convolution runs in the layout its verification probed (channels-first): a channels-last input from an
-    // earlier layer would reach other oneDNN kernels, which no probe has checked. Its gradient goes back channels-last.
+    // earlier layer would reach other oneDNN kernels, which no probe has checked. Its gradient goes back in the input's layout.
     private static Tensor NarrowChannelsFirst(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
         if (input.is_contiguous()) return NarrowChannelConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups);

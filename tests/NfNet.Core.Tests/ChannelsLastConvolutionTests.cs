@@ -62,15 +62,15 @@ public sealed class ChannelsLastConvolutionTests
     {
         using var scope = NewDisposeScope();
         ConvStrategy On(Tensor x, Tensor w, bool amx) => ConvolutionBackend.StrategyFor(x, w, One, Zero, One, 1, amx);
-        var stage3At192 = ChannelsLastConvolution.ToChannelsLast(zeros(1, 768, 12, 12));
+        var stage3At192 = LayoutConversion.ToChannelsLast(zeros(1, 768, 12, 12));
         var wide = zeros(1536, 768, 1, 1);
         Assert.Equal(ConvStrategy.PointwiseAsMatmul, On(stage3At192, wide, amx: true));
         Assert.Equal(ConvStrategy.Native, On(stage3At192, wide, amx: false));                   // MKL at half rate elsewhere
         Assert.Equal(ConvStrategy.ChannelsLast, On(zeros(1, 768, 12, 12), wide, amx: true));   // channels-first in: a copy each way
-        var stage1At192 = ChannelsLastConvolution.ToChannelsLast(zeros(1, 256, 48, 48));
+        var stage1At192 = LayoutConversion.ToChannelsLast(zeros(1, 256, 48, 48));
         Assert.Equal(ConvStrategy.ChannelsLast, On(stage1At192, zeros(128, 256, 1, 1), amx: true)); // 128 outputs: no faster
         Assert.Equal(ConvStrategy.PointwiseAsMatmul, On(stage1At192, zeros(256, 256, 1, 1), amx: true));
-        var bf16 = ChannelsLastConvolution.ToChannelsLast(zeros(1, 768, 12, 12, dtype: ScalarType.BFloat16));
+        var bf16 = LayoutConversion.ToChannelsLast(zeros(1, 768, 12, 12, dtype: ScalarType.BFloat16));
         Assert.Equal(ConvStrategy.ChannelsLast, On(bf16, wide.to(ScalarType.BFloat16), amx: true)); // bf16: the convolution is faster
     }
 
@@ -89,11 +89,11 @@ public sealed class ChannelsLastConvolutionTests
         using var scope = NewDisposeScope();
         var x = Scalars.Arange(2 * 3 * 4 * 5, ScalarType.Float32).reshape(2, 3, 4, 5);
         Assert.False(ChannelsLastConvolution.IsChannelsLast(x));
-        var cl = ChannelsLastConvolution.ToChannelsLast(x);
+        var cl = LayoutConversion.ToChannelsLast(x);
         Assert.True(ChannelsLastConvolution.IsChannelsLast(cl));
         Assert.Equal(new long[] { 60, 1, 15, 3 }, cl.stride());
         Assert.True(cl.equal(x).all().ReadBoolean());
-        var again = ChannelsLastConvolution.ToChannelsLast(cl);
+        var again = LayoutConversion.ToChannelsLast(cl);
         Assert.Equal(TorchSharpInternals.DataPointer(cl), TorchSharpInternals.DataPointer(again)); // no second copy
         Assert.False(ChannelsLastConvolution.IsChannelsLast(x.permute(0, 2, 3, 1)));              // not a 4-D NCHW view
         Assert.False(ChannelsLastConvolution.IsChannelsLast(cl[TensorIndex.Colon, TensorIndex.Slice(0, 2)])); // not dense
@@ -150,7 +150,7 @@ public sealed class ChannelsLastConvolutionTests
         var x64 = randn(new long[] { 2, 24, 12, 12 }, ScalarType.Float64);
         var w64 = randn(new long[] { 40, 24, 3, 3 }, ScalarType.Float64).DividedByInPlace(Math.Sqrt(24 * 9));
         var reference = nn.functional.conv2d(x64.to(ScalarType.BFloat16).to(ScalarType.Float64), w64.to(ScalarType.BFloat16).to(ScalarType.Float64), padding: One);
-        var x = ChannelsLastConvolution.ToChannelsLast(x64.to(ScalarType.BFloat16));
+        var x = LayoutConversion.ToChannelsLast(x64.to(ScalarType.BFloat16));
         Assert.Equal(ConvStrategy.NarrowChannelVerified, ConvolutionBackend.StrategyFor(x, w64, One, One, 1));
         var y = ConvolutionBackend.Conv2d(x, w64.to(ScalarType.BFloat16), null, One, One, One, 1);
         Assert.True(Relative(y, reference) < 2e-2, $"off by {Relative(y, reference):E2}");

@@ -72,13 +72,13 @@ public sealed class PointwiseConvAsMatmulTests
         yr.backward(new[] { gy.to(ScalarType.Float64) });
 
         var (x, w, b) = (Leaf(x64, ScalarType.Float32), Leaf(w64, ScalarType.Float32), Leaf(b64, ScalarType.Float32));
-        if (channelsLast) x = ChannelsLastConvolution.ToChannelsLast(x.detach()).requires_grad_();
+        if (channelsLast) x = LayoutConversion.ToChannelsLast(x.detach()).requires_grad_();
         Assert.True(PointwiseConvAsMatmul.Applies(x, w, one, zero, 1, amx: true));
         var y = PointwiseConvAsMatmul.Conv2d(x, w, b);
         Assert.Equal(new[] { batch, cout, size, size }, y.shape);
         Assert.Equal(ScalarType.Float32, y.dtype);
         // Channels-first from small maps; above 8×8 the layout it was given. The input's gradient in the input's layout.
-        Tensor Layout(Tensor t) => channelsLast ? ChannelsLastConvolution.ToChannelsLast(t) : t.contiguous();
+        Tensor Layout(Tensor t) => channelsLast ? LayoutConversion.ToChannelsLast(t) : t.contiguous();
         Assert.True(channelsLast ? ChannelsLastConvolution.IsChannelsLast(y) && !y.is_contiguous() : y.is_contiguous(), "layout of the result");
         y.backward(new[] { Layout(gy) });
         Assert.True(channelsLast ? ChannelsLastConvolution.IsChannelsLast(x.grad!) && !x.grad!.is_contiguous() : x.grad!.is_contiguous(),
@@ -129,7 +129,7 @@ public sealed class PointwiseConvAsMatmulTests
         Tensor frozen;
         using (no_grad()) frozen = PointwiseConvAsMatmul.Conv2d(x, w, b);
         var training = PointwiseConvAsMatmul.Conv2d(x, w.detach().requires_grad_(), b.detach().requires_grad_());
-        var fromChannelsLast = PointwiseConvAsMatmul.Conv2d(ChannelsLastConvolution.ToChannelsLast(x), w, b);
+        var fromChannelsLast = PointwiseConvAsMatmul.Conv2d(LayoutConversion.ToChannelsLast(x), w, b);
         Assert.True(frozen.equal(training).all().ReadBoolean(), "the product changed with requires_grad");
         Assert.True(frozen.equal(fromChannelsLast).all().ReadBoolean(), "the product changed with the input's layout");
         Assert.True(frozen.is_contiguous() && training.is_contiguous() && fromChannelsLast.is_contiguous(), "not channels-first");
@@ -159,7 +159,7 @@ public sealed class PointwiseConvAsMatmulTests
         using var fp32Large = zeros(2, 64, 9, 8);
         Assert.False(PointwiseConvAsMatmul.Applies(fp32Large, w32, one, zero, 1, amx: true));
         using var w256 = zeros(256, 64, 1, 1);                                          // on AMX, above 8×8: channels-last
-        using var fp32LargeLast = ChannelsLastConvolution.ToChannelsLast(fp32Large);    // and at least 256 outputs
+        using var fp32LargeLast = LayoutConversion.ToChannelsLast(fp32Large);    // and at least 256 outputs
         Assert.True(PointwiseConvAsMatmul.Applies(fp32LargeLast, w256, one, zero, 1, amx: true));
         Assert.False(PointwiseConvAsMatmul.Applies(fp32LargeLast, w256, one, zero, 1));
         Assert.False(PointwiseConvAsMatmul.Applies(fp32LargeLast, w32, one, zero, 1, amx: true));

@@ -64,15 +64,11 @@ internal static class ChannelsLastConvolution
         return x.stride(1) == 1 && x.stride(3) == c && x.stride(2) == w * c && x.stride(0) == h * w * c;
     }
 
-    /// <summary>The same values laid out channels-last: <paramref name="x"/> itself (a new handle) when it already is,
-    /// else one copy. Differentiable; the gradient comes back in the input's layout (<see cref="LayoutConversion"/>).</summary>
-    internal static Tensor ToChannelsLast(Tensor x) => LayoutConversion.ToChannelsLast(x);
-
-    /// <summary>libtorch's <c>conv2d</c> on the channels-last form of <paramref name="input"/>; the result is
-    /// channels-last.</summary>
+    /// <summary>libtorch's <c>conv2d</c> on the channels-last form of <paramref name="input"/> (<see cref="LayoutConversion"/>:
+    /// its gradient comes back in the input's layout); the result is channels-last.</summary>
     internal static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
-        using var x = ToChannelsLast(input);
+        using var x = LayoutConversion.ToChannelsLast(input);
         return nn.functional.conv2d(x, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups);
     }
 }

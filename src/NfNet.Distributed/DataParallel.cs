@@ -1,6 +1,7 @@
 using System.IO.Hashing;
 using System.Text;
 using NfNet.Platform;
+using NfNet.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -25,11 +26,11 @@ public static class DataParallel
         Agree(communicator, StructureHash(module), "model structure (parameter and buffer names, shapes and dtypes)",
             $"{state.Count} tensors, {module.parameters().Sum(p => p.numel()):N0} parameters");
         if (communicator.WorldSize == 1) return;
-        using (no_grad())
+        ModelWeights.Write(module, () =>
         {
+            using var _ = no_grad();
             foreach (var (_, tensor) in state) Broadcast(tensor, communicator);
-        }
-        NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
+        });
         Agree(communicator, ValueHash(module), "parameter values after the broadcast", "");
     }
 

@@ -1,4 +1,5 @@
 using NfNet.Platform;
+using NfNet.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -70,11 +71,13 @@ public sealed class ExponentialMovingAverage : IDisposable
     /// <summary>Copies the averaged weights into <paramref name="model"/> (converting to its dtypes).</summary>
     public void CopyTo(nn.Module model)
     {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var current = Match(model);
-        for (var i = 0; i < _shadows.Length; i++) current[i].copy_(_shadows[i].Shadow);
-        NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();   // the model's weights changed under any cached standardized weight
+        ModelWeights.Write(model, () =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var current = Match(model);
+            for (var i = 0; i < _shadows.Length; i++) current[i].copy_(_shadows[i].Shadow);
+        });
     }
 
     /// <summary>
@@ -147,12 +150,12 @@ public sealed class ExponentialMovingAverage : IDisposable
         {
             if (_done) return;
             _done = true;
-            using (no_grad())
+            ModelWeights.Write(model, () =>
             {
+                using var _ = no_grad();
                 var current = owner.Match(model);
                 for (var i = 0; i < backup.Length; i++) { current[i].copy_(backup[i]); backup[i].Dispose(); }
-            }
-            NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
+            });
         }
     }
 }

@@ -30,21 +30,12 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     private Parameter? bias;
     private Parameter gain;
 
-    // Not a Tensor field, so RegisterComponents does not make it a buffer.
-    private WeightCache? _cache;
-    private static long s_generation;
-
-    // The standardized weight of a frozen convolution, with everything it was computed from. It is served only while all
-    // of it still holds: the same Parameter objects (a device or dtype move makes new ones), no load since (the
-    // generation), and the same compute dtype and input scale.
-    private sealed record WeightCache(Tensor Weight, Parameter Source, Parameter GainSource, long Generation,
-        ScalarType ComputeType, double InputScale) : IDisposable
-    {
-        public void Dispose() => Weight.Dispose();
-    }
+    // Not a Tensor field, so RegisterComponents does not make it a buffer. Shared by every thread running this
+    // convolution: readers lease the weight, so a load or a drop on another thread never frees it under them.
+    private readonly StandardizedWeightCache _cache = new();
 
     // Set by FreezeForInference; dropped for good the moment a forward sees training mode or a trainable parameter.
-    private bool _frozenForInference;
+    private volatile bool _frozenForInference;
 
     private readonly long[] _stride;
     private readonly long[] _dilation;
@@ -209,7 +200,8 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
                 $"ScaledWSConv2d expected input [N, {InChannels}, H, W], got {InvalidInputException.Describe(Shapes.Of(input))}", nameof(input));
         using var scope = NewDisposeScope();
         var computeType = input.is_floating_point() ? input.dtype : weight.dtype;
-        var w = UseCache ? CachedWeight(computeType, inputScale) : Standardized(computeType, inputScale);
+        using var lease = UseCache ? _cache.Acquire(weight, gain, computeType, inputScale, () => Detached(computeType, inputScale)) : null;
+        var w = lease?.Weight ?? Standardized(computeType, inputScale);
         var b = bias is null ? null : Precision.Match(bias, computeType);
         var x = _dynamicSame ? SamePadding.Pad(input, KernelSize, Stride, Dilation) : input;
         return ConvolutionBackend.Conv2d(x, w, b, _stride, _staticPadding, _dilation, Groups).MoveToOuterDisposeScope();
@@ -229,7 +221,7 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
             if (training || weight.requires_grad || gain.requires_grad || bias is { requires_grad: true })
             {
                 _frozenForInference = false;
-                ClearCache();
+                _cache.Clear();
                 return false;
             }
             return WeightCacheEnabled;
@@ -239,17 +231,19 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     /// <summary>
     /// Freezes the convolution for inference: eval mode, parameters with <c>requires_grad = false</c>, and the
     /// standardized weight computed once and reused (<see cref="Models.ImageClassifier.OptimizeForInference"/> calls it on every
-    /// convolution of the model). The cached weight is exact, not guessed: it is recomputed after every NfNet.NET weight
-    /// load (safetensors, Haiku, checkpoints, EMA swaps, parameter broadcasts), a move to another device or dtype, or a
-    /// change of compute dtype or input scale, and dropped as soon as the convolution trains or a parameter is unfrozen.
-    /// Writing into the frozen parameters by hand (<c>copy_</c> under <c>no_grad</c>) is the one change it cannot see: call
-    /// <see cref="InvalidateWeightCaches"/> after it.
+    /// convolution of the model). The cached weight is exact, not guessed: it is recomputed after every weight write through
+    /// <see cref="Weights.ModelWeights.Write(nn.Module, Action)"/> (every NfNet.NET loader, checkpoint, EMA swap and
+    /// parameter broadcast goes through it), a move to another device or dtype, or a change of compute dtype or input
+    /// scale, and dropped as soon as the convolution trains or a parameter is unfrozen. Writing into the frozen parameters
+    /// by hand (<c>copy_</c> under <c>no_grad</c>) is the one change it cannot see: do it inside
+    /// <see cref="Weights.ModelWeights.Write(nn.Module, Action)"/>. Forwards of a frozen convolution are safe from any
+    /// number of threads at once.
     /// </summary>
     public void FreezeForInference()
     {
         eval();
         foreach (var p in parameters()) p.requires_grad_(false);
-        ClearCache();
+        _cache.Clear();
         _frozenForInference = true;
     }
 
@@ -259,23 +253,16 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
     public bool WeightCacheEnabled { get; set; } = !PlatformSwitches.DisableWeightCache.IsOn;
 
     /// <summary>Forwards served from the cache (diagnostics and tests).</summary>
-    public long WeightCacheHits { get; private set; }
+    public long WeightCacheHits => _cache.Hits;
 
-    /// <summary>Drops every <see cref="ScaledWSConv2d"/>'s cached weight (by advancing the global generation). NfNet.NET's
-    /// own weight writers call it; call it after writing into frozen parameters yourself.</summary>
-    public static void InvalidateWeightCaches() => Interlocked.Increment(ref s_generation);
+    /// <summary>Drops the cached weight (<see cref="Weights.ModelWeights"/> calls it after every write).</summary>
+    internal void DropCachedWeight() => _cache.Clear();
 
     /// <inheritdoc />
     public override void train(bool train = true)
     {
-        if (train) ClearCache(); // the memory is freed as soon as training resumes
+        if (train) _cache.Clear(); // the memory is freed as soon as training resumes
         base.train(train);
-    }
-
-    private void ClearCache()
-    {
-        _cache?.Dispose();
-        _cache = null;
     }
 
     private Tensor Standardized(ScalarType computeType, double inputScale)
@@ -291,28 +278,17 @@ public sealed class ScaledWSConv2d : nn.Module<Tensor, Tensor>
         using (w) return w.to(computeType);
     }
 
-    private Tensor CachedWeight(ScalarType computeType, double inputScale)
+    // The weight the cache owns: contiguous, detached, outside every dispose scope.
+    private Tensor Detached(ScalarType computeType, double inputScale)
     {
-        var generation = Interlocked.Read(ref s_generation);
-        if (_cache is { } c && ReferenceEquals(c.Source, weight) && ReferenceEquals(c.GainSource, gain)
-            && c.Generation == generation && c.ComputeType == computeType && c.InputScale == inputScale)
-        {
-            WeightCacheHits++;
-            return c.Weight;
-        }
-        ClearCache();
-        using (var outer = NewDisposeScope())
-        {
-            var fresh = Standardized(computeType, inputScale).contiguous().detach();
-            _cache = new WeightCache(fresh.DetachFromDisposeScope(), weight, gain, generation, computeType, inputScale);
-        }
-        return _cache.Weight;
+        using var scope = NewDisposeScope();
+        return Standardized(computeType, inputScale).contiguous().detach().DetachFromDisposeScope();
     }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing) ClearCache();
+        if (disposing) _cache.Dispose();
         base.Dispose(disposing);
     }
 

@@ -14,7 +14,12 @@ namespace NfNet.Models;
 /// <remarks>
 /// A model of your own can derive from this class and take part in everything the library does with models (the
 /// trainer, AGC's parameter selection, the weight-decay split). <c>forward(x)</c> is
-/// <c>forward_head(forward_features(x))</c> unless a model overrides it.
+/// <see cref="ForwardLogits"/>, <c>forward_head(forward_features(x))</c> unless a model overrides it.
+/// <para>Threads: after <see cref="OptimizeForInference"/> a model's <c>forward</c> (and <c>call</c>) may run on any
+/// number of threads at once, also while another thread loads weights into it or into any other model: loads go
+/// through <see cref="Weights.ModelWeights"/>, which waits for the forwards in flight and makes the next ones wait, so
+/// each forward sees one set of weights. <c>forward_features</c> and <c>forward_head</c> called directly take no part in
+/// that exclusion. A model in training is used by one thread.</para>
 /// </remarks>
 public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 {
@@ -53,8 +58,16 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// features [N, <see cref="NumFeatures"/>].</summary>
     public abstract Tensor forward_head(Tensor features, bool preLogits = false);
 
-    /// <summary>Logits [N, classes] for images [N, C, H, W].</summary>
-    public override Tensor forward(Tensor images)
+    /// <summary>Logits [N, classes] for images [N, C, H, W]; the weights cannot change while it runs (see the remarks
+    /// on threads).</summary>
+    public sealed override Tensor forward(Tensor images)
+    {
+        using var hold = Weights.ModelWeights.Read(this);
+        return ForwardLogits(images);
+    }
+
+    /// <summary>What <c>forward</c> computes: <c>forward_head(forward_features(images))</c> unless a model needs more.</summary>
+    protected virtual Tensor ForwardLogits(Tensor images)
     {
         using var features = forward_features(images);
         return forward_head(features);

@@ -113,7 +113,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
 
     /// <summary>Logits [N, classes] for images [N, C, H, W] (pooled features [N, F] with no classifier).</summary>
     /// <exception cref="InvalidInputException">Not a 4-D floating tensor with the configured channel count.</exception>
-    public override Tensor forward(Tensor input)
+    protected override Tensor ForwardLogits(Tensor input)
     {
         using var features = forward_features(input);
         return head.call(features);

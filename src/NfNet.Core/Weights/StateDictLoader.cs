@@ -26,12 +26,12 @@ public static class StateDictLoader
         var report = Compare(module, weights);
         if (strict && !report.IsExact) throw new StateDictMismatchException(report.Missing, report.Unexpected, report.ShapeMismatched);
 
-        using (no_grad())
+        ModelWeights.Write(module, () =>
         {
+            using var _ = no_grad();
             var target = module.state_dict();
             foreach (var name in report.Loaded) target[name].copy_(weights[name]);
-        }
-        Layers.ScaledWSConv2d.InvalidateWeightCaches();
+        });
         return report;
     }
 

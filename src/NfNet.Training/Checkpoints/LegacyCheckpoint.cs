@@ -82,9 +82,11 @@ internal static class LegacyCheckpoint
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            using (no_grad())
+            ModelWeights.Write(model, () =>
+            {
+                using var _ = no_grad();
                 foreach (var (name, t) in model.state_dict()) t.copy_(modelSnapshot[name]);
-            NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
+            });
             optimizerSnapshot.Position = 0;
             using (var reader = new BinaryReader(optimizerSnapshot)) OptimizerState.Load(optimizer, reader);
             if (ema is not null && emaSnapshot is not null) ema.LoadStateDict(emaSnapshot, emaUpdates);

@@ -105,9 +105,11 @@ public static partial class TrainingCheckpoint
             var extra = tensors.Keys.Count(k => k.StartsWith(ModelPrefix, StringComparison.Ordinal)) - state.Count;
             if (extra != 0)
                 throw new CheckpointFormatException(path, "model", $"the file has {state.Count + extra} model tensors, the model {state.Count}");
-            using (no_grad())
+            ModelWeights.Write(model, () =>
+            {
+                using var _ = no_grad();
                 foreach (var (name, target) in state) target.copy_(chosen[name]);
-            NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
+            });
             return info;
         }
         finally

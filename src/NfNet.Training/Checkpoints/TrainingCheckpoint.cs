@@ -149,9 +149,11 @@ public static partial class TrainingCheckpoint
 
         // Then applied: the optimizer first (the one part that can still refuse), rolled back if it does.
         RestoreOptimizer(path, optimizer, optimizerBytes.data<byte>().ToArray());
-        using (no_grad())
+        ModelWeights.Write(model, () =>
+        {
+            using var _ = no_grad();
             foreach (var (name, target) in modelState) target.copy_(tensors[ModelPrefix + name]);
-        NfNet.Layers.ScaledWSConv2d.InvalidateWeightCaches();
+        });
         if (emaState is not null && emaSaved.Count > 0) ema!.LoadStateDict(emaSaved, info.EmaUpdates);
         return info;
     }

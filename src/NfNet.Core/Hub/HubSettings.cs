@@ -23,8 +23,20 @@ public sealed record HubSettings
     /// <summary>Whether the network may not be used: only the cache is read.</summary>
     public bool Offline { get; init; }
 
-    /// <summary>How long a request may take without progress.</summary>
+    /// <summary>How long a request may wait for the server's answer (its headers).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a download may go without receiving a byte (huggingface_hub's <c>HF_HUB_DOWNLOAD_TIMEOUT</c>,
+    /// read from it, default 10 s); a stalled body is then abandoned.</summary>
+    public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one file's download may take in all (default 2 hours: an F7's 2 GB at 300 kB/s), so a server
+    /// that trickles bytes cannot hold a run for ever.</summary>
+    public TimeSpan DownloadTimeout { get; init; } = TimeSpan.FromHours(2);
+
+    /// <summary>The most bytes accepted for a file whose size the server does not announce (default 64 MiB: the Hub
+    /// announces the size of every LFS file, and keeps larger files in LFS).</summary>
+    public long MaxUnannouncedBytes { get; init; } = 64L << 20;
 
     /// <summary>The settings of this process's environment.</summary>
     public static HubSettings FromEnvironment() => From(Environment.GetEnvironmentVariable);
@@ -41,6 +53,9 @@ public sealed record HubSettings
             Endpoint = (Get("HF_ENDPOINT") ?? DefaultEndpoint).TrimEnd('/'),
             Token = Get("HF_TOKEN") ?? Get("HUGGING_FACE_HUB_TOKEN"),
             Offline = Get("HF_HUB_OFFLINE")?.Trim().ToLowerInvariant() is "1" or "true" or "yes" or "on",
+            ReadTimeout = double.TryParse(Get("HF_HUB_DOWNLOAD_TIMEOUT"), System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds > 0 && double.IsFinite(seconds)
+                ? TimeSpan.FromSeconds(Math.Min(seconds, 86_400)) : TimeSpan.FromSeconds(10),
         };
     }
 

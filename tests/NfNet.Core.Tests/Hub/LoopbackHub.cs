@@ -41,6 +41,15 @@ internal sealed class LoopbackHub : IDisposable
     /// server, as the Hub's CDN is another host).</summary>
     public string? CdnHost { get; set; }
 
+    /// <summary>Headers that replace the resolve answer's own (a hostile mirror's ETag, commit or size).</summary>
+    public Dictionary<string, string> ResolveHeaders { get; } = new();
+
+    /// <summary>Body GETs send this many bytes and then nothing until the server stops.</summary>
+    public long? StallAfterBytes { get; set; }
+
+    /// <summary>Body GETs send one byte at a time, this long apart.</summary>
+    public TimeSpan? TrickleDelay { get; set; }
+
     /// <summary>Refuse requests without <c>Authorization: Bearer {token}</c> with 401.</summary>
     public string? RequiredToken { get; set; }
 
@@ -129,16 +138,22 @@ internal sealed class LoopbackHub : IDisposable
         if (entry.Lfs)
         {
             var sha = Sha256(entry.Bytes);
-            Write(stream, 302, "Found", new()
+            Write(stream, 302, "Found", Overridden(new()
             {
                 ["Location"] = CdnHost is null ? $"/cdn/{sha}" : $"http://{CdnHost}:{((IPEndPoint)_listener.LocalEndpoint).Port}/cdn/{sha}", ["X-Repo-Commit"] = r.Commit, ["X-Linked-Etag"] = $"\"{sha}\"",
                 ["X-Linked-Size"] = entry.Bytes.Length.ToString(), ["ETag"] = $"\"{GitBlobId(entry.Bytes)}\"",
-            }, Array.Empty<byte>(), method);
+            }), Array.Empty<byte>(), method);
             return;
         }
-        var headers = new Dictionary<string, string> { ["X-Repo-Commit"] = r.Commit, ["ETag"] = $"\"{GitBlobId(entry.Bytes)}\"" };
+        var headers = Overridden(new Dictionary<string, string> { ["X-Repo-Commit"] = r.Commit, ["ETag"] = $"\"{GitBlobId(entry.Bytes)}\"" });
         if (method == "HEAD") { Write(stream, 200, "OK", headers, Array.Empty<byte>(), method, entry.Bytes.Length); return; }
         ServeBody(stream, entry.Bytes, range, method, headers);
+    }
+
+    private Dictionary<string, string> Overridden(Dictionary<string, string> headers)
+    {
+        foreach (var (k, v) in ResolveHeaders) headers[k] = v;
+        return headers;
     }
 
     private void ServeBody(NetworkStream stream, byte[] blob, string? range, string method, Dictionary<string, string>? extra = null)
@@ -155,6 +170,25 @@ internal sealed class LoopbackHub : IDisposable
             status = 206;
         }
         var slice = body[(int)start..];
+        if (method == "GET" && StallAfterBytes is { } stall)
+        {
+            WriteHead(stream, status, "OK", headers, slice.Length);
+            stream.Write(slice, 0, (int)stall);
+            stream.Flush();
+            _stop.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(60)); // then nothing: a stalled body
+            return;
+        }
+        if (method == "GET" && TrickleDelay is { } delay)
+        {
+            WriteHead(stream, status, "OK", headers, slice.Length);
+            foreach (var b in slice)
+            {
+                if (_stop.Token.WaitHandle.WaitOne(delay)) return;
+                stream.WriteByte(b);
+                stream.Flush();
+            }
+            return;
+        }
         if (method == "GET" && DropAfterBytes is { } drop && drop < slice.Length)
         {
             DropAfterBytes = null;

@@ -28,7 +28,7 @@ public static class ModelEvaluation
     /// type of <paramref name="precision"/> with float32 logits.</summary>
     internal static (double Top1, double Top5, double Loss, long Count) Sums(nn.Module<Tensor, Tensor> model, IDataSource data, int batchSize, PrecisionMode precision)
     {
-        var computeType = Precision.ComputeType(precision);
+        var computeType = Precision.ComputeType(Precision.Choose(precision, model.parameters().FirstOrDefault()?.device).Mode);
         var device = model.parameters().First().device;
         var wasTraining = model.training;
         model.eval();

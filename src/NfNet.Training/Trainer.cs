@@ -55,7 +55,8 @@ public sealed class Trainer : IDisposable
         _parallel = new DataParallelContext(model, options.Communicator);
         _model = model;
         _classes = classes;
-        Options = options;
+        PrecisionChoice = Devices.Precision.Choose(options.Precision, model.parameters().FirstOrDefault()?.device);
+        Options = options = options with { Precision = PrecisionChoice.Mode };
         var optimizer = (options.OptimizerFactory ?? TrainerOptimizers.Recipe)(model, options)
             ?? throw new ArgumentException("TrainerOptions.OptimizerFactory returned null", nameof(options));
         Optimizer = options.SamRho > 0 ? new SharpnessAwareMinimization(optimizer, options.SamRho) : optimizer;
@@ -67,7 +68,11 @@ public sealed class Trainer : IDisposable
         });
     }
 
-    /// <summary>The options.</summary>
+    /// <summary>The precision the trainer computes in and why (<see cref="PrecisionMode.Auto"/> settled for the model's
+    /// device); <see cref="Options"/> holds the settled mode.</summary>
+    public PrecisionChoice PrecisionChoice { get; }
+
+    /// <summary>The options, with <see cref="TrainerOptions.Precision"/> settled (never <see cref="PrecisionMode.Auto"/>).</summary>
     public TrainerOptions Options { get; }
     /// <summary>The optimizer stack (SAM → the factory's optimizer, by default AGC → SGD).</summary>
     public optim.Optimizer Optimizer { get; }

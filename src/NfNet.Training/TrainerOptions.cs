@@ -35,8 +35,9 @@ public sealed record TrainerOptions
     public RandomCropFlip? Augment { get; init; } = new(2);
     /// <summary>MixUp/CutMix; null for none.</summary>
     public MixUpCutMix? Mix { get; init; }
-    /// <summary>Compute precision (the paper's mixed bf16 by default).</summary>
-    public PrecisionMode Precision { get; init; } = PrecisionMode.MixedBFloat16;
+    /// <summary>Compute precision: by default <see cref="PrecisionMode.Auto"/>, the paper's mixed bf16 where the device
+    /// computes bf16 natively and float32 elsewhere (<see cref="Trainer.PrecisionChoice"/> says which and why).</summary>
+    public PrecisionMode Precision { get; init; } = PrecisionMode.Auto;
     /// <summary>EMA decay; null for no EMA.</summary>
     public double? EmaDecay { get; init; }
     /// <summary>Seed of shuffling, augmentation and stochastic layers.</summary>

@@ -20,9 +20,9 @@ public sealed class BenchmarkSettings : CliSettings
     public string Model { get; init; } = "dm_nfnet_f0";
 
     [CommandOption("--precision <MODE>")]
-    [Description("fp32, mixed (float32 weights, bf16 activations) or bf16")]
-    [DefaultValue("mixed")]
-    public string Precision { get; init; } = "mixed";
+    [Description("auto (mixed where the CPU or GPU computes bf16 natively, fp32 elsewhere), fp32, mixed (float32 weights, bf16 activations) or bf16")]
+    [DefaultValue("auto")]
+    public string Precision { get; init; } = "auto";
 
     [CommandOption("--resolution <PX>")]
     [DefaultValue(128)]
@@ -55,7 +55,7 @@ public sealed class BenchmarkSettings : CliSettings
     public string? Csv { get; init; }
 
     public override ValidationResult Validate() =>
-        Precision is not ("fp32" or "mixed" or "bf16") ? ValidationResult.Error($"--precision must be fp32, mixed or bf16, got '{Precision}'")
+        Precision is not ("auto" or "fp32" or "mixed" or "bf16") ? ValidationResult.Error($"--precision must be auto, fp32, mixed or bf16, got '{Precision}'")
         : Resolution <= 0 || Batch <= 0 || Steps <= 0 || Warmup < 0 ? ValidationResult.Error("--resolution, --batch and --steps must be positive, --warmup >= 0")
         : ValidationResult.Success();
 }
@@ -68,7 +68,10 @@ public sealed class BenchmarkCommand : Command<BenchmarkSettings>
     public override int Execute(CommandContext context, BenchmarkSettings s, CancellationToken cancellationToken)
     {
         NativeAllocator.TuneForTensors(); // a benchmark's choice: time the steps, not the page faults
-        var mode = s.Precision switch { "fp32" => PrecisionMode.Float32, "bf16" => PrecisionMode.BFloat16, _ => PrecisionMode.MixedBFloat16 };
+        var choice = Devices.Precision.Choose(Devices.Precision.Parse(s.Precision));
+        var mode = choice.Mode;
+        var precisionName = Devices.Precision.Name(mode);
+        Console.WriteLine(choice);
         using var model = ModelRegistry.Create(s.Model, numClasses: s.NumClasses);
         model.to(Devices.Precision.ParameterType(mode));
         var computeType = Devices.Precision.ComputeType(mode);
@@ -102,14 +105,14 @@ public sealed class BenchmarkCommand : Command<BenchmarkSettings>
         var peak = PeakResidentBytes();
         var table = new Table().AddColumns("benchmark", "model", "precision", "px", "batch", "ms per step", "images/s", "peak RSS");
         foreach (var r in rows)
-            table.AddRow(r.Name, s.Model, s.Precision, s.Resolution.ToString(), s.Batch.ToString(), $"{r.Step.TotalMilliseconds:F1}", $"{r.ImagesPerSecond:F1}",
+            table.AddRow(r.Name, s.Model, precisionName, s.Resolution.ToString(), s.Batch.ToString(), $"{r.Step.TotalMilliseconds:F1}", $"{r.ImagesPerSecond:F1}",
                 peak is { } p ? $"{p / 1e6:F0} MB" : "n/a");
         AnsiConsole.Write(table);
         Console.WriteLine($"{model.ParameterCount():N0} parameters, {model.CountMacs(s.Resolution, s.Resolution) / 1e9:F2} GMACs per image; median of {s.Steps} after {s.Warmup} warm-up; {get_num_threads()} threads");
         if (s.Csv is { } csv)
         {
             Results.Write(csv, rows, "benchmark,model,precision,resolution,batch,ms_per_step,images_per_second,peak_rss_bytes",
-                r => $"{r.Name},{s.Model},{s.Precision},{s.Resolution},{s.Batch},{r.Step.TotalMilliseconds:F3},{r.ImagesPerSecond:F3},{peak}");
+                r => $"{r.Name},{s.Model},{precisionName},{s.Resolution},{s.Batch},{r.Step.TotalMilliseconds:F3},{r.ImagesPerSecond:F3},{peak}");
             Console.WriteLine($"  csv          {Path.GetFullPath(csv)}");
         }
         return 0;

@@ -80,9 +80,17 @@ public sealed class TrainSettings : CliSettings
     [Description("Count and skip damaged image files instead of stopping at the first")]
     public bool SkipUnreadable { get; init; }
 
+    [CommandOption("--precision <MODE>")]
+    [Description("auto (mixed bf16 where the CPU or GPU computes bf16 natively, float32 elsewhere), fp32, mixed or bf16")]
+    [DefaultValue("auto")]
+    public string Precision { get; init; } = "auto";
+
     [CommandOption("--fp32")]
-    [Description("Train in float32 instead of mixed bf16")]
+    [Description("The same as --precision fp32")]
     public bool Fp32 { get; init; }
+
+    /// <summary>The precision asked for (<see cref="NfNet.Devices.PrecisionMode.Auto"/> unless --precision or --fp32 say).</summary>
+    public NfNet.Devices.PrecisionMode PrecisionMode => Fp32 ? NfNet.Devices.PrecisionMode.Float32 : NfNet.Devices.Precision.Parse(Precision);
 
     [CommandOption("-o|--out <DIR>")]
     [Description("Where the checkpoint, metrics.csv and plots go")]
@@ -128,6 +136,8 @@ public sealed class TrainSettings : CliSettings
             if (Epochs <= 0 || Batch <= 0 || Keep < 1 || CheckpointEvery < 0) return "--epochs, --batch and --keep must be positive, --checkpoint-every >= 0";
             if (Augment is not (null or "paper" or "pad-crop")) return $"--augment must be paper or pad-crop, got '{Augment}'";
             if (Channels is not (null or 1 or 3)) return $"--channels must be 1 or 3, got {Channels}";
+            if (Precision.Trim().ToLowerInvariant() is not ("auto" or "fp32" or "mixed" or "bf16")) return $"--precision must be auto, fp32, mixed or bf16, got '{Precision}'";
+            if (Fp32 && Precision.Trim().ToLowerInvariant() is not ("auto" or "fp32")) return $"--fp32 and --precision {Precision} contradict each other: give one";
             return null;
         }
         return Fail() is { } message ? Spectre.Console.ValidationResult.Error(message) : Spectre.Console.ValidationResult.Success();

@@ -35,8 +35,13 @@ public sealed class ValidateSettings : ModelSourceSettings
     [DefaultValue(2)]
     public int Workers { get; init; } = 2;
 
+    [CommandOption("--precision <MODE>")]
+    [Description("auto (bf16 activations where the CPU or GPU computes bf16 natively, float32 elsewhere), fp32 or mixed")]
+    [DefaultValue("auto")]
+    public string Precision { get; init; } = "auto";
+
     [CommandOption("--fp32")]
-    [Description("Evaluate in float32 instead of bf16 activations")]
+    [Description("The same as --precision fp32")]
     public bool Fp32 { get; init; }
 
     [CommandOption("--results-file <FILE>")]
@@ -73,7 +78,9 @@ public sealed class ValidateCommand : Command<ValidateSettings>
             data = new ImageDataSource(set, ImagePipeline.ForModel(model.PretrainedConfig, s.Resolution, channels), new ImageLoaderOptions { Workers = s.Workers });
             what = $"{set.Samples.Count:N0} images in {s.Images ?? s.List}";
         }
-        var precision = s.Fp32 ? NfNet.Devices.PrecisionMode.Float32 : NfNet.Devices.PrecisionMode.MixedBFloat16;
+        var choice = NfNet.Devices.Precision.Choose(s.Fp32 ? NfNet.Devices.PrecisionMode.Float32 : NfNet.Devices.Precision.Parse(s.Precision));
+        var precision = choice.Mode;
+        Console.WriteLine(choice);
         var result = ModelEvaluation.Evaluate(model, data, s.Batch, precision);
         (data as IDisposable)?.Dispose();
         Console.WriteLine($"{model.ModelName} on {what}: top-1 {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:F4} ({result.Count:N0} images)");

@@ -27,7 +27,7 @@ internal static class FashionMnistTraining
         using var model = new NFNet(config);
         var options = FashionMnistRecipe.Options(s.Epochs, s.Batch, s.Seed) with
         {
-            Precision = s.Fp32 ? NfNet.Devices.PrecisionMode.Float32 : NfNet.Devices.PrecisionMode.MixedBFloat16,
+            Precision = s.PrecisionMode,
             CheckpointPath = Path.Combine(outDir, "checkpoint.nfckpt"),
             CheckpointEverySteps = s.CheckpointEvery,
             KeepCheckpoints = s.Keep,
@@ -35,9 +35,10 @@ internal static class FashionMnistTraining
         };
         Console.WriteLine($"model {config.Name}: {model.ParameterCount():N0} parameters, {model.CountMacs(32, 32) / 1e6:F1} M MACs per image; " +
                           $"{train.Count:N0} training / {test.Count:N0} test images; {s.Epochs} epochs of {train.Count / s.Batch} steps at batch {s.Batch}; " +
-                          $"{options.Precision}; {get_num_threads()} threads");
+                          $"{get_num_threads()} threads");
         Directory.CreateDirectory(outDir);
         using var trainer = new Trainer(model, options);
+        Console.WriteLine($"  {trainer.PrecisionChoice}");
         if (comm is not null) RunContext.Describe(trainer);
         var csv = Path.Combine(outDir, "metrics.csv");
         var earlier = new List<string>();

@@ -75,7 +75,7 @@ internal static class ImageTraining
         {
             PeakLearningRate = lr,
             Augment = recipe == "pad-crop" ? FashionMnistRecipe.Options(1).Augment : null,
-            Precision = s.Fp32 ? NfNet.Devices.PrecisionMode.Float32 : NfNet.Devices.PrecisionMode.MixedBFloat16,
+            Precision = s.PrecisionMode,
             CheckpointPath = Path.Combine(outDir, "checkpoint.nfckpt"),
             CheckpointEverySteps = s.CheckpointEvery,
             KeepCheckpoints = s.Keep,
@@ -86,6 +86,7 @@ internal static class ImageTraining
                           $"augmentation '{recipe}'; lr {lr:G3}; {s.Epochs} epochs of {train.Count / s.Batch} steps at batch {s.Batch}; {loader.Workers} loader threads");
         Directory.CreateDirectory(outDir);
         using var trainer = new Trainer(model, options);
+        Console.WriteLine($"  {trainer.PrecisionChoice}");
         if (comm is not null) RunContext.Describe(trainer);
         if (s.Resume) RunContext.Resume(trainer, options.CheckpointPath);
         clock.Restart();

@@ -15,6 +15,22 @@ public enum PrecisionMode
     /// <summary>Everything in bfloat16 (convert the model with <c>model.to(ScalarType.BFloat16)</c>); half the parameter
     /// memory, but updates smaller than a bf16 ulp are lost.</summary>
     BFloat16,
+    /// <summary>
+    /// Chosen by the device (<see cref="Precision.Choose"/>): <see cref="MixedBFloat16"/> where it computes bf16 natively
+    /// (a CUDA device; a CPU with AVX512_BF16 or AMX-BF16), <see cref="Float32"/> elsewhere, where libtorch's oneDNN
+    /// emulates bf16 about 19 times slower than float32. The default of the trainer and the tool.
+    /// </summary>
+    Auto,
+}
+
+/// <summary>A precision that <see cref="Precision.Choose"/> settled on, and why.</summary>
+/// <param name="Mode">The precision used: never <see cref="PrecisionMode.Auto"/>.</param>
+/// <param name="Reason">Why, in a sentence (what the device has).</param>
+/// <param name="Warning">Set when an explicit bf16 mode was asked for on a CPU that emulates bf16.</param>
+public sealed record PrecisionChoice(PrecisionMode Mode, string Reason, string? Warning = null)
+{
+    /// <summary>One line for a run's log: the mode and its reason (and the warning, if any).</summary>
+    public override string ToString() => $"precision {Precision.Name(Mode)}: {Reason}" + (Warning is null ? "" : $" (warning: {Warning})");
 }
 
 /// <summary>
@@ -32,14 +48,60 @@ public static class Precision
         parameters == ScalarType.Float32 && compute is ScalarType.BFloat16 or ScalarType.Float16;
 
     /// <summary>The dtype the parameters have in <paramref name="mode"/>.</summary>
+    /// <exception cref="ArgumentException"><see cref="PrecisionMode.Auto"/>: <see cref="Choose"/> it first.</exception>
     public static ScalarType ParameterType(PrecisionMode mode) =>
-        mode == PrecisionMode.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
+        Settled(mode) == PrecisionMode.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
 
     /// <summary><paramref name="tensor"/> itself when it already has <paramref name="dtype"/>, else a cast copy (how layers
     /// meet float32 parameters with reduced-precision activations).</summary>
     internal static Tensor Match(Tensor tensor, ScalarType dtype) => tensor.dtype == dtype ? tensor : tensor.to(dtype);
 
     /// <summary>The dtype of the inputs (and activations) in <paramref name="mode"/>.</summary>
+    /// <exception cref="ArgumentException"><see cref="PrecisionMode.Auto"/>: <see cref="Choose"/> it first.</exception>
     public static ScalarType ComputeType(PrecisionMode mode) =>
-        mode == PrecisionMode.Float32 ? ScalarType.Float32 : ScalarType.BFloat16;
+        Settled(mode) == PrecisionMode.Float32 ? ScalarType.Float32 : ScalarType.BFloat16;
+
+    /// <summary>
+    /// Settles <paramref name="requested"/> for <paramref name="device"/> (default: the CPU): <see cref="PrecisionMode.Auto"/>
+    /// becomes mixed bf16 where the device computes bf16 natively — CUDA devices, CPUs with AVX512_BF16 or AMX-BF16
+    /// (read from CPUID) — and float32 elsewhere; an explicit mode is kept, with a warning when it is a bf16 mode on a
+    /// CPU that emulates bf16.
+    /// </summary>
+    public static PrecisionChoice Choose(PrecisionMode requested, Device? device = null) =>
+        ChooseFor(requested, device?.type == TorchSharp.DeviceType.CUDA, Platform.CpuFeatures.NativeBf16);
+
+    internal static PrecisionChoice ChooseFor(PrecisionMode requested, bool cuda, string? cpuBf16)
+    {
+        var cpu = Platform.CpuFeatures.Describe();
+        if (requested == PrecisionMode.Auto)
+            return cuda ? new(PrecisionMode.MixedBFloat16, "chosen automatically: a CUDA device computes bf16 (Ampere and newer natively; choose float32 on older GPUs)")
+                : cpuBf16 is not null ? new(PrecisionMode.MixedBFloat16, $"chosen automatically: this CPU computes bf16 natively ({cpuBf16}; {cpu})")
+                : new(PrecisionMode.Float32, $"chosen automatically: this CPU has no native bf16 (no AVX512_BF16, no AMX-BF16; {cpu}), where libtorch emulates bf16 about 19 times slower than float32");
+        var warning = !cuda && cpuBf16 is null && requested is PrecisionMode.MixedBFloat16 or PrecisionMode.BFloat16
+            ? $"this CPU has no native bf16 ({cpu}): libtorch emulates it, about 19 times slower than float32" : null;
+        return new(requested, "as asked", warning);
+    }
+
+    /// <summary>The mode's name on the command line: <c>fp32</c>, <c>mixed</c>, <c>bf16</c> or <c>auto</c>.</summary>
+    public static string Name(PrecisionMode mode) => mode switch
+    {
+        PrecisionMode.Float32 => "fp32",
+        PrecisionMode.MixedBFloat16 => "mixed",
+        PrecisionMode.BFloat16 => "bf16",
+        _ => "auto",
+    };
+
+    /// <summary>The mode a command-line name (<see cref="Name"/>) stands for.</summary>
+    /// <exception cref="ArgumentException">Not one of <c>auto</c>, <c>fp32</c>, <c>mixed</c>, <c>bf16</c>.</exception>
+    public static PrecisionMode Parse(string name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "auto" => PrecisionMode.Auto,
+        "fp32" or "float32" => PrecisionMode.Float32,
+        "mixed" or "mixed-bf16" => PrecisionMode.MixedBFloat16,
+        "bf16" or "bfloat16" => PrecisionMode.BFloat16,
+        _ => throw new ArgumentException($"precision must be auto, fp32, mixed or bf16, got '{name}'", nameof(name)),
+    };
+
+    private static PrecisionMode Settled(PrecisionMode mode) => mode != PrecisionMode.Auto ? mode
+        : throw new ArgumentException("PrecisionMode.Auto has no dtype until it is settled for a device: call Precision.Choose first", nameof(mode));
 }

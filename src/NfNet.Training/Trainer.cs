@@ -180,7 +180,7 @@ public sealed class Trainer : IDisposable
                 if (Ema is not null) using (Ema.ApplyTo(_model)) emaResult = Evaluate(test);
             }
             var metrics = new EpochMetrics(epoch + 1, Step, seen > 0 ? lossSum / seen : double.NaN, seen > 0 ? correct / seen : double.NaN,
-                Optimizer.ParamGroups.First().LearningRate, result, emaResult, seconds, seen / seconds, Skipped());
+                Optimizer.ParamGroups.First().LearningRate, result, emaResult, seconds, seen / seconds, Skipped(), Devices.Precision.Name(o.Precision));
             _history.Add(metrics);
             EpochCompleted?.Invoke(metrics);
             if (o.CheckpointPath is { } path) SaveCheckpoint(path, epoch + 1);
@@ -213,7 +213,7 @@ public sealed class Trainer : IDisposable
     public void SaveCheckpoint(string path, int epoch)
     {
         if (Rank != 0) return;
-        TrainingCheckpoint.Save(path, _model, Optimizer, Ema, CheckpointInfo.For(_model, epoch, Step, Ema?.UpdateCount ?? 0, Options.Seed, WorldSize),
+        TrainingCheckpoint.Save(path, _model, Optimizer, Ema, CheckpointInfo.For(_model, epoch, Step, Ema?.UpdateCount ?? 0, Options.Seed, WorldSize) with { Precision = Devices.Precision.Name(Options.Precision) },
             keep: Options.KeepCheckpoints);
     }
 

@@ -141,7 +141,9 @@ public class ImageFineTuneTests
             Assert.Single(text.Split('\n'), l => l.TrimStart().StartsWith("skipped ", StringComparison.Ordinal) && l.Contains("broken.jpg"));
             var csv = File.ReadAllLines(Path.Combine(output, "metrics.csv"));
             Assert.Equal(3, csv.Length);
-            Assert.EndsWith(",1", csv[1]); // the epoch's skipped count
+            Assert.Equal(EpochMetrics.CsvHeader.Split(',').Length, csv[1].Split(',').Length);
+            Assert.Equal("1", csv[1].Split(',')[Array.IndexOf(EpochMetrics.CsvHeader.Split(','), "skipped")]); // the epoch's skipped count
+            Assert.Equal(NfNet.Devices.Precision.Name(NfNet.Devices.Precision.Choose(NfNet.Devices.PrecisionMode.Auto).Mode), csv[1].Split(',')[^1]);
         }
         finally
         {

@@ -1,3 +1,4 @@
+using NfNet.Devices;
 using static TorchSharp.torch;
 
 namespace NfNet.Training.Checkpoints;
@@ -14,8 +15,10 @@ namespace NfNet.Training.Checkpoints;
 /// number: the data order within an epoch depends on it.</param>
 /// <param name="ModelConfigType">The configuration record's type (<see cref="NfNet.Models.ModelRegistry.ConfigurationTypeName"/>);
 /// null in checkpoints written before it was stored, which hold NFNet configurations only.</param>
+/// <param name="Precision">The precision the run computed in (<c>fp32</c>, <c>mixed</c>, <c>bf16</c>; <see cref="PrecisionMode.Auto"/>
+/// settled for the machine that wrote it), or null in checkpoints written before it was stored.</param>
 public sealed record CheckpointInfo(int Epoch, long Step, long EmaUpdates, string ModelName, string? ModelConfig = null, int Seed = 0, int WorldSize = 1,
-    string? ModelConfigType = null)
+    string? ModelConfigType = null, string? Precision = null)
 {
     /// <summary>The counters of <paramref name="model"/> with its registry name and its configuration record, so that
     /// the checkpoint can rebuild it (<see cref="TrainingCheckpoint.CreateModel"/>).</summary>

@@ -53,6 +53,8 @@ public sealed record CoAtNetConfig
     /// <exception cref="InvalidBaselineConfigException">Lengths differ, a width is not a multiple of the head width, or a size is out of range.</exception>
     public void Validate()
     {
+        if (ModelLimits.Exceeded(Widths.Append(StemWidth), Depths, InChannels, NumClasses) is { } exceeded)
+            throw new InvalidBaselineConfigException($"CoAtNetConfig '{Name}': {exceeded}");
         if (Widths.Count == 0 || Widths.Count != Depths.Count)
             throw new InvalidBaselineConfigException($"CoAtNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
         if (ConvStages < 0 || ConvStages > Widths.Count)

@@ -89,6 +89,8 @@ public sealed record EfficientNetV2Config
     /// <exception cref="InvalidBaselineConfigException">No stages, or a size, ratio or rate out of range.</exception>
     public void Validate()
     {
+        if (ModelLimits.Exceeded(Stages.Select(s => s.OutChannels).Append(StemWidth).Append(HeadWidth), Stages.Select(s => s.Layers), InChannels, NumClasses) is { } exceeded)
+            throw new InvalidBaselineConfigException($"EfficientNetV2Config '{Name}': {exceeded}");
         if (Stages.Count == 0) throw new InvalidBaselineConfigException($"EfficientNetV2Config '{Name}': no stages");
         if (StemWidth <= 0 || StemStride <= 0 || HeadWidth <= 0 || NumClasses < 0 || InChannels <= 0)
             throw new InvalidBaselineConfigException($"EfficientNetV2Config '{Name}': sizes must be positive");

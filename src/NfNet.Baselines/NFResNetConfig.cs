@@ -42,6 +42,8 @@ public sealed record NFResNetConfig
     /// <exception cref="InvalidBaselineConfigException">Lengths differ, or a size or rate is out of range.</exception>
     public void Validate()
     {
+        if (ModelLimits.Exceeded(Widths.Append(StemWidth), Depths, InChannels, NumClasses) is { } exceeded)
+            throw new InvalidBaselineConfigException($"NFResNetConfig '{Name}': {exceeded}");
         if (Depths.Count == 0 || Depths.Count != Widths.Count)
             throw new InvalidBaselineConfigException($"NFResNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
         if (Depths.Any(d => d <= 0) || Widths.Any(w => w <= 0) || StemWidth <= 0 || Expansion <= 0 || NumClasses < 0 || InChannels <= 0)

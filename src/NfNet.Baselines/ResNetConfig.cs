@@ -55,6 +55,8 @@ public sealed record ResNetConfig
     /// <exception cref="InvalidBaselineConfigException">Lengths differ or a size is not positive.</exception>
     public void Validate()
     {
+        if (ModelLimits.Exceeded(Widths.Append(StemWidth), Depths, InChannels, NumClasses) is { } exceeded)
+            throw new InvalidBaselineConfigException($"ResNetConfig '{Name}': {exceeded}");
         if (Depths.Count == 0 || Depths.Count != Widths.Count)
             throw new InvalidBaselineConfigException($"ResNetConfig '{Name}': {Depths.Count} depths but {Widths.Count} widths");
         if (Depths.Any(d => d <= 0) || Widths.Any(w => w <= 0) || StemWidth <= 0 || Expansion <= 0 || NumClasses < 0 || InChannels <= 0)

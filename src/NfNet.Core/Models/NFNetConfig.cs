@@ -136,6 +136,10 @@ public sealed record NFNetConfig
             if (Widths[s] <= 0) Fail(nameof(Widths), $"stage {s} width must be positive, got {Widths[s]}");
             if (Depths[s] <= 0) Fail(nameof(Depths), $"stage {s} depth must be positive, got {Depths[s]}");
         }
+        if (ModelLimits.Exceeded(Widths.Append(StemWidth).Append(GroupWidth), Depths, InChannels, NumClasses) is { } exceeded)
+            Fail(nameof(ModelLimits), exceeded);
+        if (!(WidthFactor <= 64) || !(FinalWidthMultiplier <= 64) || !(BottleneckRatio <= 64) || !(SeRatio <= 64))
+            Fail(nameof(WidthFactor), $"width multipliers must be at most 64, got width factor {WidthFactor}, final {FinalWidthMultiplier}, bottleneck {BottleneckRatio}, SE {SeRatio}");
         if (GroupWidth <= 0) Fail(nameof(GroupWidth), $"must be positive, got {GroupWidth}");
         if (!(BottleneckRatio > 0)) Fail(nameof(BottleneckRatio), $"must be positive, got {BottleneckRatio}");
         if (!(SeRatio > 0)) Fail(nameof(SeRatio), $"must be positive, got {SeRatio}");

@@ -3,6 +3,7 @@ using System.Text.Json;
 using NfNet.IO;
 using NfNet.Models;
 using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -35,15 +36,58 @@ public static partial class TrainingCheckpoint
     /// </summary>
     /// <exception cref="CheckpointFormatException">The file is not a valid checkpoint, stores no configuration, or its
     /// configuration type is not registered.</exception>
+    /// <remarks>A checkpoint is not trusted to describe a model it holds: its configuration is checked against
+    /// <see cref="ModelLimits"/>, and the model is first built on the meta device (no memory) and its every tensor shape
+    /// compared with the file's own before it is built on any other <paramref name="device"/>. So a crafted configuration (an
+    /// input channel count of 16 M, millions of blocks, 2³¹ classes) is refused before any large allocation.</remarks>
     public static ImageClassifier CreateModel(string path, Device? device = null)
     {
-        var info = ReadInfo(path);
+        CheckpointInfo info;
+        IReadOnlyDictionary<string, long[]>? stored = null;
+        using (var file = CheckpointFormat.Open(path))
+        {
+            if (LegacyCheckpoint.Is(file)) info = LegacyCheckpoint.Info(file, path); // format 1 keeps no shapes: its limits are checked
+            else
+            {
+                var (verified, header) = CheckpointFormat.VerifiedHeader(file, path);
+                info = verified;
+                stored = header.Entries.Where(e => e.Name.StartsWith(ModelPrefix, StringComparison.Ordinal))
+                    .ToDictionary(e => e.Name[ModelPrefix.Length..], e => e.Shape);
+            }
+        }
         var (type, json) = StoredConfiguration(path, info);
-        try { return ModelRegistry.CreateFromConfiguration(type, json, device); }
-        catch (Exception e) when (e is UnknownModelException or JsonException or NotSupportedException)
+        try
+        {
+            if (stored is not null && device?.type != DeviceType.META)   // on the meta device nothing is allocated
+                using (var shape = ModelRegistry.CreateFromConfiguration(type, json, META))
+                    CheckShapes(path, info, shape, stored);
+            return ModelRegistry.CreateFromConfiguration(type, json, device);
+        }
+        catch (Exception e) when (e is UnknownModelException or JsonException or NotSupportedException or ArgumentException)
         {
             throw new CheckpointFormatException(path, "model", $"cannot rebuild '{info.ModelName}' ({type}): {e.Message}", e);
         }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            throw new CheckpointFormatException(path, "model", $"libtorch could not build '{info.ModelName}' ({type}): {e.Message.Split('\n')[0]}", e);
+        }
+    }
+
+    // The model the configuration describes must be the one the file holds, tensor for tensor.
+    private static void CheckShapes(string path, CheckpointInfo info, nn.Module shape, IReadOnlyDictionary<string, long[]> stored)
+    {
+        var described = shape.state_dict();
+        foreach (var (name, t) in described)
+        {
+            if (!stored.TryGetValue(name, out var held))
+                throw new CheckpointFormatException(path, "model", $"the stored configuration of '{info.ModelName}' describes '{name}', which the file does not hold: " +
+                    "the configuration and the weights disagree; nothing was built");
+            if (!Shapes.Of(t).SequenceEqual(held))
+                throw new CheckpointFormatException(path, "model", $"the stored configuration of '{info.ModelName}' describes '{name}' as " +
+                    $"{InvalidInputException.Describe(Shapes.Of(t))}, the file holds {InvalidInputException.Describe(held)}: the configuration and the weights disagree; nothing was built");
+        }
+        if (stored.Count != described.Count)
+            throw new CheckpointFormatException(path, "model", $"the file holds {stored.Count} model tensors, the stored configuration of '{info.ModelName}' describes {described.Count}");
     }
 
     /// <summary>

@@ -12,16 +12,40 @@ public static class ImagePreprocessor
 {
     /// <summary>The image at <paramref name="path"/> as [C, H, W] floats for <paramref name="classifier"/> (its size,
     /// channels, crop, mean and std; without a recorded mean/std the values stay in [0, 1]).</summary>
-    /// <exception cref="InvalidDataException">The file cannot be decoded as an image; the message names it.</exception>
+    /// <remarks>The file is untrusted, with the same limits as the training decoder's: only a regular file of at most
+    /// 256 MiB is read, an image of more than 2²⁸ pixels is refused before its pixels are allocated, and a truncated or
+    /// damaged one is refused, never completed with grey.</remarks>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="InvalidDataException">The file is not a regular file, is too large, or cannot be decoded as a whole
+    /// image; the message names it.</exception>
     public static float[] Load(string path, OnnxClassifier classifier)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(classifier);
         if (!File.Exists(path)) throw new FileNotFoundException($"no image at '{path}'", path);
-        using var bitmap = SKBitmap.Decode(path)
-            ?? throw new InvalidDataException($"'{path}' is not an image SkiaSharp can decode (empty, truncated, or another format)");
+        var bytes = NfNet.IO.ImageFileReader.Read(path, NfNet.IO.ImageFileReader.DefaultMaxBytes, reason => new InvalidDataException($"'{path}': {reason}"));
+        using var bitmap = Decode(bytes, path);
         return Preprocess(bitmap, classifier.Height, classifier.Width, classifier.Channels, classifier.CropPercent ?? 1.0, classifier.Mean, classifier.Std,
             squash: classifier.CropMode == "squash");
+    }
+
+    // The whole image or an exception: the size is checked before the pixels are allocated, and an incomplete decode
+    // is refused.
+    private static SKBitmap Decode(byte[] bytes, string path)
+    {
+        if (bytes.Length == 0) throw new InvalidDataException($"'{path}': the file is empty (0 bytes)");
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(new SKMemoryStream(data), out var created)
+            ?? throw new InvalidDataException($"'{path}' is not an image SkiaSharp can decode ({(created == SKCodecResult.IncompleteInput ? "truncated" : "another format")})");
+        var (width, height) = (codec.Info.Width, codec.Info.Height);
+        if (NfNet.IO.ImageFileReader.ImplausibleSize(width, height) is { } implausible) throw new InvalidDataException($"'{path}': {implausible}");
+        var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
+        if (result == SKCodecResult.Success) return bitmap;
+        bitmap.Dispose();
+        throw new InvalidDataException(result == SKCodecResult.IncompleteInput
+            ? $"'{path}': the file is truncated: the {codec.EncodedFormat} data ends before the last row of the {width}x{height} image"
+            : $"'{path}': the {codec.EncodedFormat} data is damaged ({result})");
     }
 
     /// <summary>The transform on a decoded bitmap; with <paramref name="squash"/> both sides are resized to

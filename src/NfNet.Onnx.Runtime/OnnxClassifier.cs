@@ -46,6 +46,9 @@ public sealed class OnnxClassifier : IDisposable
             Std = Floats(meta.GetValueOrDefault("nfnet.std"));
             CropPercent = meta.TryGetValue("nfnet.crop_pct", out var crop) ? double.Parse(crop, CultureInfo.InvariantCulture) : null;
             CropMode = meta.GetValueOrDefault("nfnet.crop_mode") ?? "center";
+            if (NumClasses <= 0) throw new InvalidDataException($"'{path}' records {NumClasses} classes in its metadata");
+            if (_session.OutputMetadata.TryGetValue(OutputName, out var output) && output.Dimensions is { Length: 2 } dims && dims[1] > 0 && dims[1] != NumClasses)
+                throw new InvalidDataException($"'{path}': its metadata says {NumClasses} classes, but the graph's output '{OutputName}' has {dims[1]} per image");
             if (classNames is not null && classNames.Count != NumClasses)
                 throw new InvalidDataException($"{classNames.Count} class names for a model of {NumClasses} classes ('{path}')");
             _classNames = classNames;
@@ -95,7 +98,12 @@ public sealed class OnnxClassifier : IDisposable
                 $"the size {ModelName} was exported for), got {images.Length} values", nameof(images));
         var tensor = new DenseTensor<float>(images.ToArray(), new[] { batch, Channels, Height, Width });
         using var results = _session.Run(new[] { NamedOnnxValue.CreateFromTensor(InputName, tensor) }, new[] { OutputName });
-        return results.Single().AsTensor<float>().ToArray();
+        var output = results.Single().AsTensor<float>();
+        // The metadata's class count slices the logits per image: a graph that disagrees would hand one image's logits to another.
+        if (output.Dimensions.Length != 2 || output.Dimensions[0] != batch || output.Dimensions[1] != NumClasses)
+            throw new InvalidDataException($"the model '{ModelName}' returned [{string.Join(", ", output.Dimensions.ToArray())}] for {batch} images, " +
+                $"but its metadata says {NumClasses} classes: the file's metadata does not describe its graph");
+        return output.ToArray();
     }
 
     /// <summary>The <paramref name="k"/> most probable classes of each image, most probable first (softmax over the logits).</summary>

@@ -14,17 +14,15 @@ public static class ImageDecoder
     /// <summary>The extensions an image data set looks for (lower case, with the dot).</summary>
     public static IReadOnlyList<string> Extensions { get; } = new[] { ".jpg", ".jpeg", ".png", ".webp", ".bmp" };
 
-    /// <summary>Reads and decodes the file at <paramref name="path"/>.</summary>
-    /// <exception cref="ImageDecodeException">The file is missing, unreadable, empty, truncated, damaged or not an image.</exception>
+    /// <summary>Reads and decodes the file at <paramref name="path"/>: only a regular file (links followed) of at most
+    /// 256 MiB is read, so a FIFO, a device or a link to one is refused by name instead of hanging or streaming without
+    /// end.</summary>
+    /// <exception cref="ImageDecodeException">The file is missing, not a regular file, too large, unreadable, empty,
+    /// truncated, damaged or not an image.</exception>
     public static DecodedImage Decode(string path, ChannelPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(path);
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ImageDecodeException(path, $"the file cannot be read ({e.Message})");
-        }
+        var bytes = NfNet.IO.ImageFileReader.Read(path, NfNet.IO.ImageFileReader.DefaultMaxBytes, reason => new ImageDecodeException(path, reason));
         return Decode(bytes, policy, path);
     }
 
@@ -44,8 +42,7 @@ public static class ImageDecoder
         if (codec.EncodedFormat is not (SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Png or SKEncodedImageFormat.Webp or SKEncodedImageFormat.Bmp))
             throw new ImageDecodeException(name, $"{codec.EncodedFormat} images are not read: use JPEG, PNG, WebP or BMP");
         var (width, height) = (codec.Info.Width, codec.Info.Height);
-        if (width <= 0 || height <= 0 || (long)width * height > 1L << 28)
-            throw new ImageDecodeException(name, $"implausible image size {width}x{height}");
+        if (NfNet.IO.ImageFileReader.ImplausibleSize(width, height) is { } implausible) throw new ImageDecodeException(name, implausible);
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var pixels = new byte[info.BytesSize];
         var handle = GCHandle.Alloc(pixels, GCHandleType.Pinned);

@@ -7,6 +7,11 @@ namespace NfNet.Training.Images;
 /// ignored. Indexing reads directory entries only (no image is opened), so a tree of millions of files is indexed in
 /// a stream with progress.
 /// </summary>
+/// <remarks>Links to folders are followed, as torchvision's <c>ImageFolder</c> follows them, but each real folder is
+/// read at most once per class and never the root or another class's folder: a link back up the tree
+/// (<c>loop -&gt; ..</c>) adds nothing, two links to one folder add its files once, and no file is labelled with a class
+/// it does not belong to. Following them once keeps the layouts people build with links (a class made of folders
+/// linked from elsewhere) while making cycles harmless.</remarks>
 public sealed class ImageFolderDataset : IImageDataset
 {
     /// <summary>Indexes <paramref name="root"/>.</summary>
@@ -26,11 +31,14 @@ public sealed class ImageFolderDataset : IImageDataset
             throw new ImageDatasetException(Root, "has no class subfolders (expected one subfolder per class, each holding its images)");
         var samples = new List<ImageSample>();
         long found = 0;
+        var classFolders = classes.Select(c => RealPath(Path.Combine(Root, c))).ToArray();
         for (var label = 0; label < classes.Length; label++)
         {
             var folder = Path.Combine(Root, classes[label]);
+            // The root and the other classes' folders count as visited: a link into them is not followed.
+            var visited = new HashSet<string>(classFolders.Where((_, i) => i != label).Append(RealPath(Root)), StringComparer.Ordinal);
             var files = new List<string>();
-            foreach (var file in Directory.EnumerateFiles(folder, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false }))
+            foreach (var file in FilesBelow(folder, visited))
             {
                 if (!keep.Contains(Path.GetExtension(file))) continue;
                 files.Add(file);
@@ -55,4 +63,46 @@ public sealed class ImageFolderDataset : IImageDataset
     public IReadOnlyList<string> Classes { get; }
     /// <inheritdoc />
     public IReadOnlyDictionary<string, int> ClassToIndex { get; }
+
+    // Every file below `folder`, links to folders followed once per real folder (see the remarks).
+    private static IEnumerable<string> FilesBelow(string folder, HashSet<string> visited)
+    {
+        var pending = new Stack<string>();
+        pending.Push(folder);
+        while (pending.Count > 0)
+        {
+            var directory = pending.Pop();
+            if (!visited.Add(RealPath(directory))) continue;
+            foreach (var entry in new DirectoryInfo(directory).EnumerateFileSystemInfos("*", new EnumerationOptions { IgnoreInaccessible = false }))
+            {
+                if (entry is DirectoryInfo) pending.Push(entry.FullName);
+                else yield return entry.FullName;
+            }
+        }
+    }
+
+    // The path with every link along it resolved (POSIX realpath), for telling real folders apart.
+    private static string RealPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var result = Path.GetPathRoot(full)!;
+        var remaining = new Queue<string>(full[result.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries));
+        for (var hops = 0; remaining.Count > 0;)
+        {
+            var next = Path.Combine(result, remaining.Dequeue());
+            if (new FileInfo(next).LinkTarget is not { } target)
+            {
+                result = next;
+                continue;
+            }
+            if (++hops > 64) throw new ImageDatasetException(path, "more than 64 links to follow: a link cycle");
+            var resolved = Path.GetFullPath(Path.IsPathRooted(target) ? target : Path.Combine(result, target));
+            var rest = remaining.ToArray();
+            remaining.Clear();
+            result = Path.GetPathRoot(resolved)!;
+            foreach (var part in resolved[result.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Concat(rest))
+                remaining.Enqueue(part);
+        }
+        return result;
+    }
 }

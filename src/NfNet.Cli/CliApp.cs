@@ -50,7 +50,7 @@ public static class CliApp
             config.AddCommand<WriteImagesCommand>("write-images")
                 .WithDescription("Write Fashion-MNIST as an image folder of PNG/JPEG files")
                 .WithExample("write-images", "fm-images", "--image-format", "mixed");
-            config.SetExceptionHandler((exception, _) => Fail(exception, verbose));
+            config.SetExceptionHandler((exception, _) => Fail(exception, verbose, args));
         });
         if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 160; // tables in logs and pipes keep their rows whole
         // A tool's choice, not the library's: keep freed tensor memory for the next step (docs/platform.md).
@@ -65,14 +65,28 @@ public static class CliApp
         }
     }
 
-    private static int Fail(Exception exception, bool verbose)
+    private static int Fail(Exception exception, bool verbose, string[] args)
     {
         var e = exception is CommandRuntimeException { InnerException: { } inner } ? inner : exception;
-        var parse = e is CommandAppException;
-        Console.Error.WriteLine($"nfnet: {RunContext.Prefix}{(verbose ? e.ToString() : e.Message.Trim())}");
+        // A value that does not convert to its option's type (--lr inf, --batch 1e9) is a command-line error like any other.
+        var conversion = e is ArgumentException { InnerException: FormatException or OverflowException } && e.TargetSite?.DeclaringType?.Namespace == "System.ComponentModel";
+        var parse = e is CommandAppException || conversion;
+        var message = conversion && !verbose ? ConversionMessage(e, args) : verbose ? e.ToString() : e.Message.Trim();
+        Console.Error.WriteLine($"nfnet: {RunContext.Prefix}{message}");
         if (parse) Console.Error.WriteLine("  (nfnet COMMAND --help shows the options and examples)");
         var code = parse ? 2 : 1;
         RunContext.AbortOthers(code); // one failing rank stops all of them, instead of leaving them waiting in a collective
         return code;
+    }
+
+    // The converter says "inf is not a valid value for Double." without the option: the option is the one the value followed.
+    private static string ConversionMessage(Exception e, string[] args)
+    {
+        var value = e.Message.Split(" is not a valid value for ", 2)[0];
+        var type = e.Message.Split(" is not a valid value for ", 2) is [_, var rest] ? rest.Split('.')[0] : "its type";
+        var at = Array.FindIndex(args, 1, a => a == value);
+        var option = at > 0 && args[at - 1].StartsWith('-') ? args[at - 1] : "an option";
+        var what = type switch { "Double" => "a finite number", "Int32" => "a whole number from -2,147,483,648 to 2,147,483,647", "Int64" => "a whole number", _ => $"a {type}" };
+        return $"{option}: '{value}' is not {what}";
     }
 }

@@ -36,15 +36,16 @@ public sealed class TrainSettings : CliSettings
     public bool FreezeBackbone { get; init; }
 
     [CommandOption("--width <N>")]
-    [Description("Width of the demo NFNet's first stage (widths N, 2N, 3N, 4N)")]
+    [Description("Width of the demo NFNet's first stage (widths N, 2N, 3N, 4N); 24 to 1024, a multiple of 8")]
     public int? Width { get; init; }
 
     [CommandOption("--epochs <N>")]
+    [Description("Epochs, 1 to 100,000")]
     [DefaultValue(20)]
     public int Epochs { get; init; } = 20;
 
     [CommandOption("--batch <N>")]
-    [Description("Global batch size (split across ranks with --distributed)")]
+    [Description("Global batch size, 1 to 65,536 (split across ranks with --distributed)")]
     [DefaultValue(256)]
     public int Batch { get; init; } = 256;
 
@@ -57,11 +58,11 @@ public sealed class TrainSettings : CliSettings
     public long? Limit { get; init; }
 
     [CommandOption("--lr <LR>")]
-    [Description("Peak learning rate (default 0.2 × batch/256, or 0.02 × batch/256 when fine-tuning)")]
+    [Description("Peak learning rate, a finite number > 0 (default 0.2 × batch/256, or 0.02 × batch/256 when fine-tuning)")]
     public double? LearningRate { get; init; }
 
     [CommandOption("--resolution <PX>")]
-    [Description("Image size (image data only; default 32)")]
+    [Description("Image size in pixels, 16 to 4096 (image data only; default 32)")]
     public int? Resolution { get; init; }
 
     [CommandOption("--channels <1|3>")]
@@ -73,7 +74,7 @@ public sealed class TrainSettings : CliSettings
     public string? Augment { get; init; }
 
     [CommandOption("--workers <N>")]
-    [Description("Image decoding threads (image data only)")]
+    [Description("Image decoding threads, 1 to 256 (image data only; default 2)")]
     public int? Workers { get; init; }
 
     [CommandOption("--skip-unreadable")]
@@ -133,7 +134,15 @@ public sealed class TrainSettings : CliSettings
             }
             else if (Limit is not null) return "--limit applies to Fashion-MNIST (--data) only; an image folder trains on all its files";
             if (Model is not null && Width is not null) return "--width sizes the demo NFNet; it does not apply with --model";
-            if (Epochs <= 0 || Batch <= 0 || Keep < 1 || CheckpointEvery < 0) return "--epochs, --batch and --keep must be positive, --checkpoint-every >= 0";
+            if (Epochs is < 1 or > 100_000) return $"--epochs must be 1 to 100,000, got {Epochs}";
+            if (Batch is < 1 or > 65_536) return $"--batch must be 1 to 65,536, got {Batch}";
+            if (Keep < 1) return $"--keep must be at least 1, got {Keep}";
+            if (CheckpointEvery < 0) return $"--checkpoint-every must be 0 (every epoch) or more, got {CheckpointEvery}";
+            if (Limit is < 1) return $"--limit must be at least 1, got {Limit}";
+            if (LearningRate is { } lr && !(double.IsFinite(lr) && lr > 0)) return $"--lr must be a finite number > 0, got {lr}";
+            if (Resolution is < 16 or > 4096) return $"--resolution must be 16 to 4096 pixels, got {Resolution}";
+            if (Workers is < 1 or > 256) return $"--workers must be 1 to 256, got {Workers}";
+            if (Width is { } width && (width is < 24 or > 1024 || width % 8 != 0)) return $"--width must be a multiple of 8 from 24 to 1024, got {width}";
             if (Augment is not (null or "paper" or "pad-crop")) return $"--augment must be paper or pad-crop, got '{Augment}'";
             if (Channels is not (null or 1 or 3)) return $"--channels must be 1 or 3, got {Channels}";
             if (Precision.Trim().ToLowerInvariant() is not ("auto" or "fp32" or "mixed" or "bf16")) return $"--precision must be auto, fp32, mixed or bf16, got '{Precision}'";

@@ -9,12 +9,16 @@ namespace NfNet.Benchmarks;
 /// This machine's convolution ceiling, measured in the same run: a large 3×3 convolution (batch 8, 256 → 256 channels,
 /// 64×64, stride 1) forward, in float32 and bf16. 8·256·256·9·64·64 = 19.33 GMACs = 38.65 GFLOP per call, so
 /// GFLOP/s = 38.65 / seconds. The training benchmark's achieved rate is reported as a fraction of it. Runs on
-/// <see cref="BenchmarkTarget.Device"/>, like the training and inference benchmarks.
+/// <see cref="BenchmarkTarget.Device"/>, like the training and inference benchmarks. <c>NFNET_BENCH_CEILING_BATCH</c>
+/// changes the batch (<c>--quick</c> sets 1: on a CPU without native bf16 the emulated bf16 call of batch 8 takes a minute).
 /// </summary>
 public class ConvCeilingBenchmark
 {
+    /// <summary>Images per call (default 8).</summary>
+    public static int Batch => int.Parse(BenchmarkTarget.Env("NFNET_BENCH_CEILING_BATCH", "8"), System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>GMACs of one call.</summary>
-    public const double GigaMacs = 8.0 * 256 * 256 * 9 * 64 * 64 / 1e9;
+    public static double GigaMacs => Batch * 256.0 * 256 * 9 * 64 * 64 / 1e9;
 
     private Tensor _x = null!;
     private Tensor _w = null!;
@@ -32,7 +36,7 @@ public class ConvCeilingBenchmark
         using (NewDisposeScope())
         using (var fanInRoot = 48.ToScalar())   // an owned Scalar: an implicit one is left to the finalizer
         {
-            _x = randn(8, 256, 64, 64).to(DType).to(BenchmarkTarget.Device).DetachFromDisposeScope();
+            _x = randn(Batch, 256, 64, 64).to(DType).to(BenchmarkTarget.Device).DetachFromDisposeScope();
             _w = randn(256, 256, 3, 3).div_(fanInRoot).to(DType).to(BenchmarkTarget.Device).DetachFromDisposeScope();
         }
     }

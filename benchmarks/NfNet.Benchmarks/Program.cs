@@ -6,6 +6,12 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --quick --filter '*'    (CI-sized smoke run)
 // NFNET_BENCH_VARIANTS=F0,F1,F2 picks the variants of the training and inference benchmarks.
 // dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --step-timer              (one precision's step by stopwatch; StepTimer.cs)
+// dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --predictor               (the in-process predictor's latency; PredictorLatency.cs)
+if (args.Contains("--predictor"))
+{
+    NfNet.Benchmarks.PredictorLatency.Run();
+    return;
+}
 if (args.Contains("--step-timer"))
 {
     NfNet.Benchmarks.StepTimer.Run();
@@ -34,6 +40,7 @@ if (quick)
     Environment.SetEnvironmentVariable("NFNET_BENCH_RES", Environment.GetEnvironmentVariable("NFNET_BENCH_RES") ?? "64");
     Environment.SetEnvironmentVariable("NFNET_BENCH_BATCH", Environment.GetEnvironmentVariable("NFNET_BENCH_BATCH") ?? "2");
     Environment.SetEnvironmentVariable("NFNET_BENCH_INFER_RES", Environment.GetEnvironmentVariable("NFNET_BENCH_INFER_RES") ?? "64");
+    Environment.SetEnvironmentVariable("NFNET_BENCH_CEILING_BATCH", Environment.GetEnvironmentVariable("NFNET_BENCH_CEILING_BATCH") ?? "1");
     config = DefaultConfig.Instance.AddJob(Job.Dry.WithId("quick")).WithOptions(ConfigOptions.JoinSummary);
 }
 BenchmarkSwitcher.FromAssembly(typeof(NfNet.Benchmarks.TrainingStepBenchmark).Assembly).Run(rest, config);

@@ -52,7 +52,7 @@ public static class StudyTraining
     /// </summary>
     public static double TrainModeTop1(nn.Module<Tensor, Tensor> model, IDataSource test, int batchSize, PrecisionMode precision)
     {
-        var computeType = Precision.ComputeType(precision);
+        var computeType = Precision.ComputeType(Precision.Choose(precision, model.parameters().FirstOrDefault()?.device).Mode);
         var saved = model.named_buffers().Select(b => (b.buffer, copy: b.buffer.clone())).ToList();
         var wasTraining = model.training;
         model.train();

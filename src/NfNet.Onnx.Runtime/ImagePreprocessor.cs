@@ -24,14 +24,27 @@ public static class ImagePreprocessor
         ArgumentNullException.ThrowIfNull(classifier);
         if (!File.Exists(path)) throw new FileNotFoundException($"no image at '{path}'", path);
         var bytes = NfNet.IO.ImageFileReader.Read(path, NfNet.IO.ImageFileReader.DefaultMaxBytes, reason => new InvalidDataException($"'{path}': {reason}"));
-        using var bitmap = Decode(bytes, path);
+        return Load(bytes, path, classifier);
+    }
+
+    /// <summary>Encoded image bytes (a request's body, a file read elsewhere) as [C, H, W] floats for
+    /// <paramref name="classifier"/>, with the limits of <see cref="Load(string, OnnxClassifier)"/>.</summary>
+    /// <param name="encoded">The image file's bytes.</param>
+    /// <param name="name">The image's name in error messages.</param>
+    /// <param name="classifier">The model whose size, crop, mean and std apply.</param>
+    /// <exception cref="InvalidDataException">The bytes are not a whole image of a plausible size; the message names it.</exception>
+    public static float[] Load(ReadOnlySpan<byte> encoded, string name, OnnxClassifier classifier)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(classifier);
+        using var bitmap = Decode(encoded, name);
         return Preprocess(bitmap, classifier.Height, classifier.Width, classifier.Channels, classifier.CropPercent ?? 1.0, classifier.Mean, classifier.Std,
             squash: classifier.CropMode == "squash");
     }
 
     // The whole image or an exception: the size is checked before the pixels are allocated, and an incomplete decode
     // is refused.
-    private static SKBitmap Decode(byte[] bytes, string path)
+    private static SKBitmap Decode(ReadOnlySpan<byte> bytes, string path)
     {
         if (bytes.Length == 0) throw new InvalidDataException($"'{path}': the file is empty (0 bytes)");
         using var data = SKData.CreateCopy(bytes);

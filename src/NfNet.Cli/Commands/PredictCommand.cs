@@ -1,8 +1,7 @@
 using System.ComponentModel;
 using NfNet.Onnx.Runtime;
-using NfNet.Training.Images;
+using NfNet.Training.Prediction;
 using Spectre.Console.Cli;
-using static TorchSharp.torch;
 
 namespace NfNet.Cli.Commands;
 
@@ -53,38 +52,28 @@ public sealed class PredictCommand : Command<PredictSettings>
             ModelSource.Exists(l, "--labels");
             labels = File.ReadAllLines(l).Where(x => x.Length > 0).ToArray();
         }
-        var rows = new List<PredictionRow>();
+        // Both paths go through the library's predictor: images decoded on every core, scored in batches of up to 32.
+        ImagePredictor predictor;
         if (s.Onnx is { } onnx)
         {
             ModelSource.Exists(onnx, "--onnx");
-            using var classifier = new OnnxClassifier(onnx, labels);
-            foreach (var file in files)
-            {
-                var top = classifier.TopK(ImagePreprocessor.Load(file, classifier), 1, Math.Min(s.Top, classifier.NumClasses))[0];
-                rows.Add(new PredictionRow(file, top.Select(t => new ClassProbability(t.Index, t.Name, t.Probability)).ToArray()));
-            }
+            var classifier = new OnnxClassifier(onnx, labels);
+            predictor = new ImagePredictor(new OnnxScorer(classifier), Options(classifier.NumClasses));
         }
         else
         {
-            using var model = ModelSource.Load(s);
+            var model = ModelSource.Load(s);
             if (labels is not null && labels.Length != model.NumClasses)
-                throw new CliException($"--labels has {labels.Length} names, the model {model.NumClasses} classes");
-            var data = model.PretrainedConfig;
-            var pipeline = ImagePipeline.ForModel(data, channels: new ChannelPolicy(model.InChannels));
-            var buffer = new float[pipeline.SampleLength];
-            var k = (int)Math.Min(s.Top, model.NumClasses);
-            using var _ = no_grad();
-            foreach (var file in files)
             {
-                using var scope = NewDisposeScope();
-                pipeline.Load(file, new Random(0), buffer);
-                var probabilities = nn.functional.softmax(model.call(tensor(buffer).reshape(1, pipeline.Channels, pipeline.Height, pipeline.Width)).to(ScalarType.Float32), 1);
-                var (values, indices) = probabilities.topk(k, 1);
-                var p = values.data<float>().ToArray();
-                var index = indices.data<long>().ToArray();
-                rows.Add(new PredictionRow(file, Enumerable.Range(0, k).Select(j => new ClassProbability((int)index[j], labels?[index[j]], p[j])).ToArray()));
+                model.Dispose();
+                throw new CliException($"--labels has {labels.Length} names, the model {model.NumClasses} classes");
             }
+            predictor = ImagePredictor.ForModel(model, Options((int)model.NumClasses), ownsModel: true);
         }
+        ImagePredictorOptions Options(int classes) => new() { MaxBatch = 32, TopK = Math.Min(s.Top, classes), Labels = labels };
+        IReadOnlyList<Prediction> predictions;
+        using (predictor) predictions = predictor.PredictFiles(files);
+        var rows = files.Zip(predictions, (file, p) => new PredictionRow(file, p.Top.Select(t => new ClassProbability(t.Index, t.Name, t.Probability)).ToArray())).ToList();
         foreach (var row in rows)
             Console.WriteLine($"{row.File}: " + string.Join(", ", row.Top.Select(t => $"{t.Name ?? t.Index.ToString(System.Globalization.CultureInfo.InvariantCulture)} {t.Probability:P1}")));
         if (s.Output is { } output)

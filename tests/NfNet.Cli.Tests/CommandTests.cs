@@ -116,6 +116,14 @@ public sealed class CommandTests(TrainedRun run) : IClassFixture<TrainedRun>
         var rows = File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')).ToArray();
         Assert.Equal(new[] { "inference", "train step" }, rows.Select(r => r[0]));
         Assert.All(rows, r => Assert.True(double.Parse(r[5], CultureInfo.InvariantCulture) > 0 && long.Parse(r[7], CultureInfo.InvariantCulture) > 100_000_000));
+        // Every figure says its processor: the model name the kernel reads from CPUID, and its bf16 capability.
+        var model = File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("model name", StringComparison.Ordinal)).Split(':', 2)[1];
+        var name = string.Join(' ', model.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains($"cpu: {name}:", result.Output);
+        Assert.All(File.ReadAllLines(csv).Skip(1), l => Assert.Contains($",\"{name}: ", l));
+        var flags = File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("flags", StringComparison.Ordinal));
+        var native = flags.Contains(" avx512_bf16") || flags.Contains(" amx_bf16");
+        Assert.Contains(native ? "precision mixed" : "precision fp32", result.Output);   // --precision auto, the default
     }
 
     [Fact]

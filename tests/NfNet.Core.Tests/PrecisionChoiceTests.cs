@@ -20,7 +20,7 @@ public sealed class PrecisionChoiceTests
     {
         var emulated = Precision.ChooseFor(PrecisionMode.Auto, cuda: false, cpuBf16: null);
         Assert.Equal(PrecisionMode.Float32, emulated.Mode);
-        Assert.Contains("no native bf16", emulated.Reason);
+        Assert.Contains("neither AVX512_BF16 nor AMX-BF16", emulated.Reason);
         Assert.Null(emulated.Warning);
         Assert.Equal(PrecisionMode.MixedBFloat16, Precision.ChooseFor(PrecisionMode.Auto, false, "AVX512_BF16").Mode);
         Assert.Contains("AMX-BF16", Precision.ChooseFor(PrecisionMode.Auto, false, "AMX-BF16").Reason);

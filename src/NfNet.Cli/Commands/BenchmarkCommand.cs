@@ -108,11 +108,13 @@ public sealed class BenchmarkCommand : Command<BenchmarkSettings>
             table.AddRow(r.Name, s.Model, precisionName, s.Resolution.ToString(), s.Batch.ToString(), $"{r.Step.TotalMilliseconds:F1}", $"{r.ImagesPerSecond:F1}",
                 peak is { } p ? $"{p / 1e6:F0} MB" : "n/a");
         AnsiConsole.Write(table);
+        var cpu = Devices.DeviceSelection.DescribeCpu();
         Console.WriteLine($"{model.ParameterCount():N0} parameters, {model.CountMacs(s.Resolution, s.Resolution) / 1e9:F2} GMACs per image; median of {s.Steps} after {s.Warmup} warm-up; {get_num_threads()} threads");
+        Console.WriteLine($"cpu: {cpu}");
         if (s.Csv is { } csv)
         {
-            Results.Write(csv, rows, "benchmark,model,precision,resolution,batch,ms_per_step,images_per_second,peak_rss_bytes",
-                r => $"{r.Name},{s.Model},{precisionName},{s.Resolution},{s.Batch},{r.Step.TotalMilliseconds:F3},{r.ImagesPerSecond:F3},{peak}");
+            Results.Write(csv, rows, "benchmark,model,precision,resolution,batch,ms_per_step,images_per_second,peak_rss_bytes,cpu",
+                r => $"{r.Name},{s.Model},{precisionName},{s.Resolution},{s.Batch},{r.Step.TotalMilliseconds:F3},{r.ImagesPerSecond:F3},{peak},\"{cpu}\"");
             Console.WriteLine($"  csv          {Path.GetFullPath(csv)}");
         }
         return 0;

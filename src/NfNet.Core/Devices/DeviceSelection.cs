@@ -60,4 +60,9 @@ public static class DeviceSelection
         manual_seed(seed);
         if (cuda.is_available()) cuda.manual_seed_all(seed);
     }
+
+    /// <summary>The processor's model and the instruction sets that choose libtorch's CPU kernels and the precision
+    /// <see cref="PrecisionMode.Auto"/> picks, e.g. <c>AMD EPYC 7B13: AVX2, no AVX-512, no native bf16</c>: what a
+    /// benchmark figure should be recorded with.</summary>
+    public static string DescribeCpu() => Platform.CpuFeatures.Describe();
 }

@@ -76,7 +76,7 @@ public static class Precision
         if (requested == PrecisionMode.Auto)
             return cuda ? new(PrecisionMode.MixedBFloat16, "chosen automatically: a CUDA device computes bf16 (Ampere and newer natively; choose float32 on older GPUs)")
                 : cpuBf16 is not null ? new(PrecisionMode.MixedBFloat16, $"chosen automatically: this CPU computes bf16 natively ({cpuBf16}; {cpu})")
-                : new(PrecisionMode.Float32, $"chosen automatically: this CPU has no native bf16 (no AVX512_BF16, no AMX-BF16; {cpu}), where libtorch emulates bf16 about 19 times slower than float32");
+                : new(PrecisionMode.Float32, $"chosen automatically: this CPU ({cpu}) has neither AVX512_BF16 nor AMX-BF16, and libtorch emulates bf16 about 19 times slower than float32");
         var warning = !cuda && cpuBf16 is null && requested is PrecisionMode.MixedBFloat16 or PrecisionMode.BFloat16
             ? $"this CPU has no native bf16 ({cpu}): libtorch emulates it, about 19 times slower than float32" : null;
         return new(requested, "as asked", warning);

@@ -17,6 +17,8 @@ public static class CliApp
     public static int Run(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        // Before the first tensor: libgomp reads it when libtorch loads (docs/platform.md, "Several processes or threads").
+        OpenMpWaitingNote = OpenMpWaiting.LimitSpinning();
         var verbose = args.Contains("--verbose") || args.Contains("-v");
         var app = new CommandApp();
         app.Configure(config =>
@@ -64,6 +66,9 @@ public static class CliApp
             RunContext.Current?.Dispose();
         }
     }
+
+    /// <summary>What the tool did about OpenMP's spinning (<see cref="OpenMpWaiting.LimitSpinning"/>), for the run's first lines.</summary>
+    internal static string OpenMpWaitingNote { get; private set; } = "";
 
     private static int Fail(Exception exception, bool verbose, string[] args)
     {

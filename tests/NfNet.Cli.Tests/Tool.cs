@@ -22,13 +22,17 @@ public static class Tool
     /// <summary><c>nfnet args…</c> with the built tool.</summary>
     public static Result Run(params string[] args) => Run(null, null, args);
 
-    /// <summary>Runs <paramref name="executable"/> (null: <c>dotnet</c> with the built tool) with <paramref name="args"/>.</summary>
+    /// <summary>Runs <paramref name="executable"/> (null: <c>dotnet</c> with the built tool) with <paramref name="args"/>;
+    /// <paramref name="environment"/> sets variables, and removes those it maps to an empty string.</summary>
     public static Result Run(string? executable, IDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo(executable ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         if (executable is null) info.ArgumentList.Add(Built);
         foreach (var a in args) info.ArgumentList.Add(a);
-        if (environment is not null) foreach (var (k, v) in environment) info.Environment[k] = v;
+        if (environment is not null)
+            foreach (var (k, v) in environment)
+                if (v.Length == 0) info.Environment.Remove(k);
+                else info.Environment[k] = v;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

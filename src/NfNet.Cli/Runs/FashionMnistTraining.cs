@@ -39,6 +39,7 @@ internal static class FashionMnistTraining
         Directory.CreateDirectory(outDir);
         using var trainer = new Trainer(model, options);
         Console.WriteLine($"  {trainer.PrecisionChoice}");
+        Console.WriteLine($"  {CliApp.OpenMpWaitingNote}");
         if (comm is not null) RunContext.Describe(trainer);
         var csv = Path.Combine(outDir, "metrics.csv");
         var earlier = new List<string>();

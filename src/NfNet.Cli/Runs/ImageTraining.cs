@@ -87,6 +87,7 @@ internal static class ImageTraining
         Directory.CreateDirectory(outDir);
         using var trainer = new Trainer(model, options);
         Console.WriteLine($"  {trainer.PrecisionChoice}");
+        Console.WriteLine($"  {CliApp.OpenMpWaitingNote}");
         if (comm is not null) RunContext.Describe(trainer);
         if (s.Resume) RunContext.Resume(trainer, options.CheckpointPath);
         clock.Restart();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using NfNet.Devices;
 using NfNet.Models;
 using NfNet.Testing;
 using NfNet.Training.Images;
@@ -13,7 +14,8 @@ namespace NfNet.Training.Tests;
 /// <summary>
 /// The in-process predictor against the model itself: each prediction equals a one-image forward of the same file
 /// through the model's own evaluation pipeline, under 8 concurrent callers batched together, while another thread
-/// loads one of two weight sets into the model (every answer matches one set), and a bad image fails alone.
+/// loads one of two weight sets into the model (every answer matches one set), and a bad image fails alone. The references
+/// are float32, so the predictor is asked for float32 (Auto would take bf16 activations on a CPU with native bf16).
 /// </summary>
 public sealed class ImagePredictorTests
 {
@@ -53,7 +55,7 @@ public sealed class ImagePredictorTests
         Assert.Equal(12, Files.Length);
         using var model = Model();
         var expected = Reference(model);
-        using var predictor = ImagePredictor.ForModel(model, new ImagePredictorOptions { TopK = 3 }, resolution: Resolution);
+        using var predictor = ImagePredictor.ForModel(model, new ImagePredictorOptions { TopK = 3, Precision = PrecisionMode.Float32 }, resolution: Resolution);
         var predictions = predictor.PredictFiles(Files);
         for (var i = 0; i < Files.Length; i++)
         {
@@ -80,7 +82,7 @@ public sealed class ImagePredictorTests
         StateDictLoader.Load(model, first);
         var bytes = Files.Select(File.ReadAllBytes).ToArray();
 
-        using var predictor = ImagePredictor.ForModel(model, new ImagePredictorOptions { MaxBatch = 8, MaxWait = TimeSpan.FromMilliseconds(50) }, resolution: Resolution);
+        using var predictor = ImagePredictor.ForModel(model, new ImagePredictorOptions { MaxBatch = 8, MaxWait = TimeSpan.FromMilliseconds(50), Precision = PrecisionMode.Float32 }, resolution: Resolution);
         var failures = new ConcurrentQueue<string>();
         using var stop = new CancellationTokenSource();
         var loads = 0;

@@ -48,7 +48,7 @@ public sealed class ImagePredictor : IDisposable
     /// <param name="ownsModel">Dispose the model with the predictor.</param>
     /// <param name="resolution">The evaluation size in pixels.</param>
     public static ImagePredictor ForModel(ImageClassifier model, ImagePredictorOptions? options = null, bool ownsModel = false, int? resolution = null) =>
-        new(new ModelScorer(model, ownsModel, resolution), options);
+        new(new ModelScorer(model, ownsModel, resolution, options?.Precision ?? Devices.PrecisionMode.Auto), options);
 
     /// <summary>A predictor for the model a checkpoint rebuilds (<see cref="TrainingCheckpoint.LoadModel"/>), its EMA
     /// weights where it has them.</summary>

@@ -16,6 +16,11 @@ public sealed record ImagePredictorOptions
     /// <summary>The class names in index order, or null.</summary>
     public IReadOnlyList<string>? Labels { get; init; }
 
+    /// <summary>The precision a float32 model computes in when the library builds the scorer
+    /// (<see cref="ImagePredictor.ForModel"/> and the factories): by default <see cref="Devices.PrecisionMode.Auto"/>,
+    /// bf16 activations where the device computes bf16 natively, float32 elsewhere.</summary>
+    public Devices.PrecisionMode Precision { get; init; } = Devices.PrecisionMode.Auto;
+
     /// <summary>Throws unless every value is in range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
     public void Check()

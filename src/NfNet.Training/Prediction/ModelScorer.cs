@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace NfNet.Training.Prediction;
 
 // A TorchSharp model as an IImageScorer: frozen for inference, its own evaluation transform (timm's resolve_data_config
-// of its pretrained configuration), and the precision PrecisionMode.Auto chooses for its device.
+// of its pretrained configuration), and the precision asked for (by default what PrecisionMode.Auto chooses for its device).
 internal sealed class ModelScorer : IImageScorer
 {
     private readonly ImageClassifier _model;
@@ -15,7 +15,7 @@ internal sealed class ModelScorer : IImageScorer
     private readonly Device _device;
     private readonly ScalarType _computeType;
 
-    public ModelScorer(ImageClassifier model, bool ownsModel, int? resolution)
+    public ModelScorer(ImageClassifier model, bool ownsModel, int? resolution, PrecisionMode precision)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (model.NumClasses < 1) throw new ArgumentException($"{model.ModelName} has no classifier to predict with", nameof(model));
@@ -26,7 +26,7 @@ internal sealed class ModelScorer : IImageScorer
         var parameter = model.parameters().First();
         _device = parameter.device;
         _computeType = parameter.dtype == ScalarType.Float32
-            ? Precision.ComputeType(Precision.Choose(PrecisionMode.Auto, _device).Mode) : parameter.dtype;
+            ? Precision.ComputeType(Precision.Choose(precision, _device).Mode) : parameter.dtype;
     }
 
     public int SampleLength => _pipeline.SampleLength;

@@ -93,4 +93,39 @@ public sealed class ConvolutionBackendTests
         Assert.Equal(0.25, TorchSharpInternals.DefaultWeightDecay(sgd));
         Assert.Equal(0.0, TorchSharpInternals.DefaultWeightDecay(optim.SGD(module.parameters(), 0.1)));
     }
+
+    [Theory]
+    [InlineData(64, 64, 3, 4, ScalarType.Float32)]    // the demo's stage 4: a grouped 3×3 on a 1×1 map
+    [InlineData(32, 48, 5, 1, ScalarType.Float32)]    // 5×5, padding 2
+    [InlineData(64, 64, 3, 1, ScalarType.BFloat16)]
+    public void AKernelCentredOnASinglePixelIsItsCentreTapWithEveryGradient(long cin, long cout, long k, int groups, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(cin + k);
+        long[] padding = { k / 2, k / 2 };
+        var x64 = randn(new long[] { 5, cin, 1, 1 }, ScalarType.Float64);
+        var w64 = randn(new long[] { cout, cin / groups, k, k }, ScalarType.Float64);
+        var b64 = randn(new long[] { cout }, ScalarType.Float64);
+        Tensor Leaf(Tensor t, ScalarType type) => t.to(dtype).to(type).requires_grad_();
+        var (xr, wr, br) = (Leaf(x64, ScalarType.Float64), Leaf(w64, ScalarType.Float64), Leaf(b64, ScalarType.Float64));
+        var yr = nn.functional.conv2d(xr, wr, br, padding: padding, groups: groups);   // libtorch's float64: every tap
+        var gy = randn_like(yr).to(dtype);
+        yr.backward(new[] { gy.to(ScalarType.Float64) });
+
+        var (x, w, b) = (Leaf(x64, dtype), Leaf(w64, dtype), Leaf(b64, dtype));
+        Assert.True(ConvolutionBackend.ReadsOnlyTheCentreTap(x, w, padding, One));
+        var y = ConvolutionBackend.Conv2d(x, w, b, One, padding, One, groups);
+        y.backward(new[] { gy });
+        var tolerance = dtype == ScalarType.Float32 ? 1e-5 : 2e-2;
+        Assert.True(NarrowConvTests.Relative(y, yr) < tolerance, $"forward off by {NarrowConvTests.Relative(y, yr):E2}");
+        Assert.True(NarrowConvTests.Relative(x.grad!, xr.grad!) < tolerance, "input gradient");
+        Assert.True(NarrowConvTests.Relative(w.grad!, wr.grad!) < tolerance, "weight gradient");
+        // Taps that read only padding get exactly zero, as in the full convolution.
+        using var corner = w.grad![TensorIndex.Colon, TensorIndex.Colon, 0, 0];
+        Assert.Equal(0.0, corner.abs().max().to(ScalarType.Float64).item<double>());
+        // Not a single pixel, a kernel off centre, or a 1×1 kernel: the ordinary rule.
+        Assert.False(ConvolutionBackend.ReadsOnlyTheCentreTap(zeros(1, cin, 2, 2), w, padding, One));
+        Assert.False(ConvolutionBackend.ReadsOnlyTheCentreTap(x, w, Zero, One));
+        Assert.False(ConvolutionBackend.ReadsOnlyTheCentreTap(x, zeros(cout, cin, 1, 1), Zero, One));
+    }
 }

@@ -43,8 +43,13 @@ internal enum ConvStrategy
 /// 1.45× (float32) on a channels-last input, which oneDNN's AMX kernels read without reordering →
 /// <see cref="ConvStrategy.ChannelsLast"/> (its own switch: <see cref="PlatformSwitches.DisableChannelsLast"/>), while
 /// float32 1×1 convolutions up to 8×8 run faster as MKL's product there, and so do larger channels-last ones with at
-/// least 256 outputs (0.91–0.97 of the time) → <see cref="ConvStrategy.PointwiseAsMatmul"/>.</item>
+/// least 256 outputs (0.91–0.97 of the time) → <see cref="ConvStrategy.PointwiseAsMatmul"/>;</item>
+/// <item>and on a 2-core AMD EPYC with AVX2 only, narrow float32 convolutions run 1.2–2.7× faster on a channels-last
+/// input (the narrow strategy's own rule, <see cref="NarrowChannelConvolution.Candidates"/>), while wide ones are no
+/// faster, so <see cref="ConvStrategy.Native"/> takes a channels-last input back channels-first there.</item>
 /// </list>
+/// <para>Before any strategy, a kernel centred on a single pixel is replaced by its centre tap
+/// (<see cref="ReadsOnlyTheCentreTap"/>): the same convolution.</para>
 /// <para>Switch them all off with the <c>AppContext</c> switch <see cref="DisableSwitch"/> (in code, or
 /// <c>&lt;RuntimeHostConfigurationOption&gt;</c> in a project) or the environment variable <see cref="DisableVariable"/>=1,
 /// read once per process: on a libtorch build without the defects, or to measure them. Every convolution then runs
@@ -58,21 +63,51 @@ internal static class ConvolutionBackend
     public static string DisableVariable => PlatformSwitches.DisableConvolutionWorkarounds.EnvironmentVariable;
 
     private static readonly long[] UnitStride = { 1, 1 };
+    private static readonly long[] NoPadding = { 0, 0 };
     private static readonly Lazy<bool> Enabled = new(ReadSwitches);
 
     /// <summary>Whether the workarounds are on in this process (read once, at the first convolution).</summary>
     public static bool WorkaroundsEnabled => Enabled.Value;
 
     /// <summary><c>conv2d</c> through the strategy this convolution takes (<see cref="StrategyFor(Tensor, Tensor, long[], long[], long)"/>).</summary>
-    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups) =>
+    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
+    {
+        if (!ReadsOnlyTheCentreTap(input, weight, padding, dilation)) return Dispatch(input, weight, bias, stride, padding, dilation, groups);
+        using var centre = weight.narrow(2, weight.size(2) / 2, 1).narrow(3, weight.size(3) / 2, 1);
+        return Dispatch(input, centre, bias, UnitStride, NoPadding, UnitStride, groups);
+    }
+
+    /// <summary>Whether a CPU convolution's input is a single pixel that its padding centres under the kernel (an odd
+    /// k×k kernel, padding (k − 1) / 2, no dilation): the other taps read only the zero padding, so the convolution is the
+    /// 1×1 convolution with the centre tap, the same sums without the zero terms, and the other taps' gradient is zero
+    /// either way. The deepest stage of a network on small images (the demo's 32 px: stage 4 runs on 1×1 maps) takes
+    /// 1/k² of the work, and a 1×1 kernel's paths (<see cref="PointwiseConvAsMatmul"/>).</summary>
+    internal static bool ReadsOnlyTheCentreTap(Tensor input, Tensor weight, long[] padding, long[] dilation) =>
+        WorkaroundsEnabled && input.device_type == DeviceType.CPU && input.dim() == 4 && input.size(2) == 1 && input.size(3) == 1 &&
+        (weight.size(2) > 1 || weight.size(3) > 1) && weight.size(2) % 2 == 1 && weight.size(3) % 2 == 1 &&
+        padding[0] == weight.size(2) / 2 && padding[1] == weight.size(3) / 2 && dilation[0] == 1 && dilation[1] == 1;
+
+    private static Tensor Dispatch(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups) =>
         StrategyFor(input, weight, stride, padding, dilation, groups, CpuFeatures.HasAmxBf16) switch
         {
             ConvStrategy.Strided1x1 => Strided1x1(input, weight, bias, stride, padding, dilation, groups),
             ConvStrategy.PointwiseAsMatmul => PointwiseConvAsMatmul.Conv2d(input, weight, bias),
             ConvStrategy.ChannelsLast => ChannelsLastConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups),
-            ConvStrategy.NarrowChannelVerified => NarrowChannelsFirst(input, weight, bias, stride, padding, dilation, groups),
-            _ => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups),
+            ConvStrategy.NarrowChannelVerified => NarrowChannelConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups),
+            _ => Native(input, weight, bias, stride, padding, dilation, groups),
         };
+
+    // On the AVX2 class a float32 activation is channels-last after a narrow layer that took that layout
+    // (NarrowChannelConvolution.Candidates: the stem of every NFNet). Wide convolutions take it back channels-first, once:
+    // F0's step at 128 px, batch 8 ran 15–25 % slower with the stem's layout flowing through its stages (benchmarks/README.md,
+    // "Narrow convolutions on AVX2"). On one pixel the two layouts are the same tensor, and no copy is made.
+    private static Tensor Native(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
+    {
+        if (input.is_contiguous() || input.device_type != DeviceType.CPU || !NarrowChannelConvolution.Avx2Float32(input.dtype))
+            return nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups);
+        using var dense = LayoutConversion.ToChannelsFirst(input);
+        return nn.functional.conv2d(dense, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups);
+    }
 
     /// <summary>The strategy for an undilated convolution of <paramref name="input"/> with <paramref name="weight"/> on this CPU.</summary>
     public static ConvStrategy StrategyFor(Tensor input, Tensor weight, long[] stride, long[] padding, long groups) =>
@@ -92,14 +127,6 @@ internal static class ConvolutionBackend
             ? ConvStrategy.ChannelsLast : ConvStrategy.Native;
     }
 
-    // A narrow convolution runs in the layout its verification probed (channels-first): a channels-last input from an
-    // earlier layer would reach other oneDNN kernels, which no probe has checked. Its gradient goes back in the input's layout.
-    private static Tensor NarrowChannelsFirst(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
-    {
-        if (input.is_contiguous()) return NarrowChannelConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups);
-        using var dense = LayoutConversion.ToChannelsFirst(input);
-        return NarrowChannelConvolution.Conv2d(dense, weight, bias, stride, padding, dilation, groups);
-    }
 
     // A strided 1×1 convolution without padding reads only every s-th pixel: subsample first, then convolve at stride 1.
     private static Tensor Strided1x1(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)

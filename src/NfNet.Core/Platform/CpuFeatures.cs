@@ -21,9 +21,13 @@ internal static class CpuFeatures
     // CPUID leaf 7, sub-leaf 1, EAX: bit 5 AVX512_BF16.
     private const int Avx512Bf16Bit = 5;
 
+    // CPUID leaf 7, sub-leaf 0, EBX: bit 16 AVX512F.
+    private const int Avx512FBit = 16;
+
     private static readonly Lazy<bool> s_amxBf16 = new(ReadAmxBf16);
     private static readonly Lazy<bool> s_avx512Bf16 = new(ReadAvx512Bf16);
     private static readonly Lazy<string> s_model = new(ReadModelName);
+    private static readonly Lazy<bool> s_avx2Class = new(ReadAvx2Class);
 
     /// <summary>Whether the processor has AVX512_BF16 (bf16 dot products and conversions in 512-bit registers) and the
     /// operating system lets processes use AVX-512 (.NET's <c>Avx512F.IsSupported</c>, which also honours
@@ -46,6 +50,12 @@ internal static class CpuFeatures
         if (NativeBf16 is null) sets.Add("no native bf16");
         return $"{s_model.Value}: {string.Join(", ", sets)}";
     }
+
+    /// <summary>Whether oneDNN runs this processor's float32 convolutions with its AVX2 kernels: AVX2 and no AVX512F in
+    /// CPUID (AMD Zen 1–3, Intel client cores, most laptops). Read from CPUID rather than from .NET's
+    /// <c>Avx512F.IsSupported</c>, because oneDNN reads CPUID too: <c>DOTNET_EnableAVX512=0</c> changes .NET's kernels,
+    /// not libtorch's.</summary>
+    public static bool IsAvx2Class => s_avx2Class.Value;
 
     /// <summary>Whether the processor has AMX tiles with bf16 products, as oneDNN uses them for bf16 convolutions.
     /// False off x86 and where CPUID's leaf 7 is missing. An operating system that refuses the tiles to a process
@@ -77,6 +87,15 @@ internal static class CpuFeatures
         }
         var name = System.Text.Encoding.ASCII.GetString(bytes.ToArray()).TrimEnd('\0').Trim();
         return string.Join(' ', name.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    private static bool ReadAvx2Class()
+    {
+        if (!X86Base.IsSupported || !Avx2.IsSupported) return false;
+        var (maxLeaf, _, _, _) = X86Base.CpuId(0, 0);
+        if (maxLeaf < 7) return true;
+        var (_, ebx, _, _) = X86Base.CpuId(7, 0);
+        return (ebx >> Avx512FBit & 1) == 0;
     }
 
     private static bool ReadAmxBf16()

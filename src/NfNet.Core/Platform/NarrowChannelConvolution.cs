@@ -31,8 +31,13 @@ namespace NfNet.Platform;
 /// </remarks>
 internal static class NarrowChannelConvolution
 {
-    /// <summary>How a convolution is computed.</summary>
-    internal enum ConvPath { Native, ZeroPadded, MatrixProduct, ShiftedSum }
+    /// <summary>How a convolution is computed. The channels-last paths are the same computation on an NHWC input, which
+    /// oneDNN's AVX2 kernels read without reordering (<see cref="Candidates"/>).</summary>
+    internal enum ConvPath { Native, ZeroPadded, MatrixProduct, ShiftedSum, NativeChannelsLast, ZeroPaddedChannelsLast }
+
+    /// <summary>Up to this many input channels per group, a float32 convolution on an AVX2-class CPU tries unfold + product
+    /// first: zero-padding them to 16 multiplies the work by 16 / channels (a Fashion-MNIST stem's 1 → 8 convolution).</summary>
+    internal const long MaxProductInputChannels = 4;
 
     private const long Multiple = 16;
     private const long TrustedWidth = 64;
@@ -48,9 +53,17 @@ internal static class NarrowChannelConvolution
     /// <summary>Whether a per-group channel count is wide enough to run natively without a probe (≥ 64, a multiple of 16).</summary>
     internal static bool IsTrustedWidth(long channels) => channels >= TrustedWidth && channels % Multiple == 0;
 
-    /// <summary><c>conv2d</c> through the path verified for this shape on this machine.</summary>
-    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups) =>
-        Run(PathFor(input, weight, stride, padding, dilation, groups), input, weight, bias, stride, padding, dilation, groups);
+    /// <summary><c>conv2d</c> through the path verified for this shape on this machine, in the layout the verification
+    /// probed: an input in the other layout would reach other oneDNN kernels, which no probe has checked. The layout is
+    /// changed by <see cref="LayoutConversion"/>, so the gradient goes back in the input's layout.</summary>
+    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
+    {
+        var path = PathFor(input, weight, stride, padding, dilation, groups);
+        if (path is ConvPath.NativeChannelsLast or ConvPath.ZeroPaddedChannelsLast || input.is_contiguous())
+            return Run(path, input, weight, bias, stride, padding, dilation, groups);
+        using var dense = LayoutConversion.ToChannelsFirst(input);
+        return Run(path, dense, weight, bias, stride, padding, dilation, groups);
+    }
 
     /// <summary>Whether a CPU convolution needs a verified path: a reduced-precision or float32 dtype and a per-group
     /// channel count below the trusted width (≥ 64 and a multiple of 16).</summary>
@@ -68,12 +81,15 @@ internal static class NarrowChannelConvolution
         return Verdicts.GetOrAdd(key, Probe);
     }
 
-    private static Tensor Run(ConvPath path, Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups) =>
+    /// <summary>The convolution computed by <paramref name="path"/>, in the layout it is given (tests call it directly).</summary>
+    internal static Tensor Run(ConvPath path, Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups) =>
         path switch
         {
             ConvPath.ZeroPadded => ZeroPadded(input, weight, bias, stride, padding, dilation),
             ConvPath.MatrixProduct => AsMatrixProduct(input, weight, bias, stride, padding, dilation, groups),
             ConvPath.ShiftedSum => AsShiftedSum(input, weight, bias, stride, padding, dilation),
+            ConvPath.NativeChannelsLast => ChannelsLastConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups),
+            ConvPath.ZeroPaddedChannelsLast => ZeroPaddedChannelsLast(input, weight, bias, stride, padding, dilation),
             _ => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups),
         };
 
@@ -96,14 +112,8 @@ internal static class NarrowChannelConvolution
         yr.backward(new[] { gy.to(ScalarType.Float64) });
         var tolerance = k.DType == ScalarType.Float32 ? 1e-4 : 3e-2;
 
-        // Narrow channels are never run natively: there the defect is intermittent (uninitialised reads: a probe can pass
-        // and the next call return NaN). Multiples of 16 below 64 are probed, which catches the consistent 48 → 16 case.
-        var narrow = k.InPerGroup % Multiple != 0 || k.OutPerGroup % Multiple != 0;
-        var candidates = new List<ConvPath>();
-        if (!narrow) candidates.Add(ConvPath.Native);
-        else if (k.Groups == 1) candidates.Add(ConvPath.ZeroPadded);
-        else if (k.InPerGroup == 1 && k.OutPerGroup == 1) candidates.Add(ConvPath.ShiftedSum);
-        foreach (var path in candidates)
+        var outputPixels = OutputSide(k.H, k.Kh, k.Sh, k.Ph, k.Dh) * OutputSide(k.W, k.Kw, k.Sw, k.Pw, k.Dw);
+        foreach (var path in Candidates(k.InPerGroup, k.OutPerGroup, k.Groups, outputPixels, Avx2Float32(k.DType)))
         {
             var ok = true;
             for (var attempt = 0; attempt < 3 && ok; attempt++)
@@ -119,6 +129,43 @@ internal static class NarrowChannelConvolution
         return ConvPath.MatrixProduct;
     }
 
+    /// <summary>Whether a probe of <paramref name="dtype"/> takes the AVX2-class paths: float32 on a CPU whose convolutions
+    /// run on oneDNN's AVX2 kernels (<see cref="CpuFeatures.IsAvx2Class"/>), the channels-last switch not set.</summary>
+    internal static bool Avx2Float32(ScalarType dtype) =>
+        dtype == ScalarType.Float32 && CpuFeatures.IsAvx2Class && ChannelsLastConvolution.Enabled;
+
+    /// <summary>The paths a probe tries, in order, for a convolution with these channels per group and output pixels;
+    /// the first that matches float64 is kept, and unfold + product when none does. <paramref name="avx2Float32"/>: float32
+    /// on an AVX2-class CPU (<see cref="Avx2Float32"/>).</summary>
+    /// <remarks>
+    /// <para>Everywhere: narrow channels (not multiples of 16) never run natively, because there the defect is
+    /// intermittent (uninitialised reads: a probe can pass and the next call return NaN); they are zero-padded to 16
+    /// (one group), summed from shifted views (depthwise) or computed as a product. Multiples of 16 below 64 are probed
+    /// natively, which catches the consistent 48 → 16 case.</para>
+    /// <para>On the AVX2 class in float32 the same computations take a channels-last input first, wherever the output has
+    /// more than one pixel: oneDNN's AVX2 kernels read NHWC directly, while an NCHW tensor is reordered to its blocked
+    /// layout and back on every call, forward and backward. A convolution with at most
+    /// <see cref="MaxProductInputChannels"/> input channels takes unfold + product first. Measured on an AMD EPYC Zen 3
+    /// (benchmarks/README.md, "Narrow convolutions on AVX2"). On AVX-512 CPUs these convolutions stay channels-first:
+    /// there they run in bf16 or were not measured in float32, and the blocked AVX-512 kernels are the ones the
+    /// channels-first rule was measured with.</para>
+    /// </remarks>
+    internal static IReadOnlyList<ConvPath> Candidates(long inPerGroup, long outPerGroup, long groups, long outputPixels, bool avx2Float32)
+    {
+        var narrow = inPerGroup % Multiple != 0 || outPerGroup % Multiple != 0;
+        var channelsLast = avx2Float32 && outputPixels > 1;
+        if (!narrow) return channelsLast ? new[] { ConvPath.NativeChannelsLast, ConvPath.Native } : new[] { ConvPath.Native };
+        if (groups == 1)
+        {
+            if (avx2Float32 && inPerGroup <= MaxProductInputChannels) return new[] { ConvPath.MatrixProduct };
+            return channelsLast ? new[] { ConvPath.ZeroPaddedChannelsLast, ConvPath.ZeroPadded } : new[] { ConvPath.ZeroPadded };
+        }
+        return inPerGroup == 1 && outPerGroup == 1 ? new[] { ConvPath.ShiftedSum } : Array.Empty<ConvPath>();
+    }
+
+    private static long OutputSide(long size, long kernel, long stride, long padding, long dilation) =>
+        (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+
     private static bool Close(Tensor actual, Tensor reference, double tolerance)
     {
         var error = (actual.to(ScalarType.Float64) - reference).norm().ReadDouble();
@@ -129,17 +176,23 @@ internal static class NarrowChannelConvolution
     private static long Up(long c) => (c + Multiple - 1) / Multiple * Multiple;
 
     /// <summary>The convolution with input and output channels zero-padded to multiples of 16 (groups = 1); exact.</summary>
-    private static Tensor ZeroPadded(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation)
+    private static Tensor ZeroPadded(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation,
+        bool channelsLast = false)
     {
         using var scope = NewDisposeScope();
         long cin = weight.size(1), cout = weight.size(0);
         var x = cin == Up(cin) ? input : nn.functional.pad(input, new long[] { 0, 0, 0, 0, 0, Up(cin) - cin });
+        if (channelsLast) x = LayoutConversion.ToChannelsLast(x);
         var w = cin == Up(cin) && cout == Up(cout) ? weight : nn.functional.pad(weight, new long[] { 0, 0, 0, 0, 0, Up(cin) - cin, 0, Up(cout) - cout });
         var b = bias is null || cout == Up(cout) ? bias : nn.functional.pad(bias, new long[] { 0, Up(cout) - cout });
         var y = nn.functional.conv2d(x, w, b, strides: stride, padding: padding, dilation: dilation);
         if (cout != Up(cout)) y = y.narrow(1, 0, cout);
         return y.MoveToOuterDisposeScope();
     }
+
+    /// <summary><see cref="ZeroPadded"/> on the channels-last form of the padded input; the result is channels-last.</summary>
+    private static Tensor ZeroPaddedChannelsLast(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation) =>
+        ZeroPadded(input, weight, bias, stride, padding, dilation, channelsLast: true);
 
     /// <summary>The convolution as unfold + matmul: <c>y[n, g·O/G + o, l] = Σ_k W[g, o, k] · cols[n, g, k, l]</c>.</summary>
     private static Tensor AsMatrixProduct(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)

@@ -13,10 +13,11 @@ public static class PlatformSwitches
     public static PlatformSwitch DisableConvolutionWorkarounds { get; } = new("NfNet.Convolution.DisableWorkarounds", "NFNET_DISABLE_CONV_WORKAROUNDS", false,
         "every convolution runs natively, without the CPU oneDNN workarounds (on a libtorch without the defects, or to measure them)", ReadOnce: true);
 
-    /// <summary>Convolutions on CPUs with Intel AMX keep libtorch's default channels-first (NCHW) activations instead of
-    /// taking them channels-last (<c>ChannelsLastConvolution</c>; read once per process).</summary>
+    /// <summary>Convolutions keep libtorch's default channels-first (NCHW) activations instead of taking them channels-last:
+    /// wide ones on CPUs with Intel AMX (<c>ChannelsLastConvolution</c>), narrow float32 ones on AVX2-only CPUs
+    /// (<c>NarrowChannelConvolution</c>); read once per process.</summary>
     public static PlatformSwitch DisableChannelsLast { get; } = new("NfNet.Convolution.DisableChannelsLast", "NFNET_DISABLE_CHANNELS_LAST", false,
-        "convolutions on CPUs with AMX keep channels-first activations instead of channels-last", ReadOnce: true);
+        "convolutions keep channels-first activations instead of channels-last (wide ones on AMX CPUs, narrow float32 ones on AVX2-only CPUs)", ReadOnce: true);
 
     /// <summary>Keeps libtorch's warnings (NNPACK's "unsupported hardware" line and the like), which the library
     /// silences at load (<c>c10</c> log level ERROR); <c>TORCH_CPP_LOG_LEVEL</c> still wins.</summary>

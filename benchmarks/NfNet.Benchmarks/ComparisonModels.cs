@@ -20,7 +20,7 @@ public static class ComparisonModels
     private static readonly Dictionary<string, (string Registry, Func<int, ModelOptions> Options, bool NormalizerFree, double? Top1, Func<object, object>? Edit)> Table = new()
     {
         ["NFNet-F0"] = ("dm_nfnet_f0", _ => new(), true, 83.6, null),
-        ["NF-ResNet-50"] = ("nf_resnet50", _ => new(), true, null, null),
+        ["NF-ResNet-50"] = ("dm_nf_resnet50", _ => new(), true, null, null),
         ["BN-ResNet-50"] = ("resnet50", _ => new(), false, null, null),
         ["BN-ResNet-50, BN→identity"] = ("resnet50", _ => new(), false, null, c => ((ResNetConfig)c) with { UseBatchNorm = false }),
         ["EfficientNetV2-S"] = ("efficientnetv2_s", _ => new(), false, 83.9, null),

@@ -3,15 +3,16 @@ using System.Runtime.CompilerServices;
 namespace NfNet.Models.Baselines;
 
 /// <summary>
-/// Registers the comparison models in <see cref="ModelRegistry"/> under timm's names when this assembly loads:
-/// <c>nf_resnet50</c>, <c>resnet50</c> (v1.5), <c>resnetv2_50</c> (pre-activation), <c>efficientnetv2_s</c>,
+/// Registers the comparison models in <see cref="ModelRegistry"/> under timm's names when this assembly loads, and
+/// under a <c>dm_</c> name where the layout is DeepMind's rather than timm's: <c>dm_nf_resnet50</c> (timm's
+/// <c>nf_resnet50</c> has another stem, block and key layout), <c>resnet50</c> (v1.5), <c>resnetv2_50</c> (pre-activation), <c>efficientnetv2_s</c>,
 /// <c>efficientnetv2_b0</c> and <c>coatnet_0</c>.
 /// </summary>
 public static class BaselineModels
 {
     /// <summary>The names this package registers.</summary>
     public static IReadOnlyList<string> Names { get; } =
-        new[] { "nf_resnet50", "resnet50", "resnetv2_50", "efficientnetv2_s", "efficientnetv2_b0", "coatnet_0" };
+        new[] { "dm_nf_resnet50", "resnet50", "resnetv2_50", "efficientnetv2_s", "efficientnetv2_b0", "coatnet_0" };
 
     /// <summary>Registers the models (idempotent; runs by itself when the assembly loads).</summary>
     // A library module initializer is what lets ModelRegistry.Create("resnet50") work from NfNet.Core alone: the
@@ -21,13 +22,13 @@ public static class BaselineModels
 #pragma warning restore CA2255
     public static void Register()
     {
-        ModelRegistry.Register<NFResNetConfig>("nf_resnet50", o => new NFResNetConfig
+        ModelRegistry.Register<NFResNetConfig>("dm_nf_resnet50", o => new NFResNetConfig
         {
             NumClasses = o.NumClasses ?? 1000,
             InChannels = o.InChannels ?? 3,
             DropRate = o.DropRate ?? 0,
             StochasticDepthRate = o.StochasticDepthRate ?? 0,
-        }.Without(o.ImageSize, "nf_resnet50"), (c, d) => new NFResNet(c, d));
+        }.Without(o.ImageSize, "dm_nf_resnet50"), (c, d) => new NFResNet(c, d));
         ModelRegistry.Register<ResNetConfig>("resnet50", o => ResNet(o, "resnet50", ResNetForm.PostActivationV15), (c, d) => new BatchNormResNet(c, d));
         ModelRegistry.Register<ResNetConfig>("resnetv2_50", o => ResNet(o, "resnetv2_50", ResNetForm.PreActivation), (c, d) => new BatchNormResNet(c, d));
         ModelRegistry.Register<EfficientNetV2Config>("efficientnetv2_s", o => EfficientNet(o, EfficientNetV2Config.S()), (c, d) => new EfficientNetV2(c, d));

@@ -67,8 +67,9 @@ public sealed class NFResNet : ImageClassifier, IResidualTrunk
     /// <inheritdoc />
     public override object Configuration => _config;
 
-    /// <summary>timm's <c>nf_resnet50.ra2_in1k</c> data configuration: 256 px training, 288 px evaluation, bicubic,
-    /// crop 0.94.</summary>
+    /// <summary>The data configuration timm publishes for its <c>nf_resnet50.ra2_in1k</c> (256 px training, 288 px
+    /// evaluation, bicubic, crop 0.94); those weights are timm's layout of NF-ResNet-50, not this DeepMind one, and do not
+    /// load into it.</summary>
     public override PretrainedConfig PretrainedConfig { get; } =
         new(256, 288, "bicubic", PretrainedConfig.ImageNetMean, PretrainedConfig.ImageNetStd, 0.94);
     /// <summary>The residual blocks in order.</summary>

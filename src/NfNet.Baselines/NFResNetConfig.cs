@@ -12,7 +12,7 @@ namespace NfNet.Models.Baselines;
 public sealed record NFResNetConfig
 {
     /// <summary>Name.</summary>
-    public string Name { get; init; } = "nf_resnet50";
+    public string Name { get; init; } = "dm_nf_resnet50";
     /// <summary>Blocks per stage.</summary>
     public IReadOnlyList<int> Depths { get; init; } = new[] { 3, 4, 6, 3 };
     /// <summary>Bottleneck widths per stage (the block output is <see cref="Expansion"/>× this).</summary>

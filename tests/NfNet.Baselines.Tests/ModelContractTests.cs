@@ -28,7 +28,7 @@ public sealed class ModelContractTests
         ["dm_nfnet_f5"] = (377_214_144, 544, 289.76),
         ["dm_nfnet_f6"] = (438_359_116, 576, 377.28),
         ["dm_nfnet_f7"] = (499_504_088, 608, 478.78),
-        ["nf_resnet50"] = (25_556_984, 224, 4.09),
+        ["dm_nf_resnet50"] = (25_556_984, 224, 4.09),
         ["resnet50"] = (25_557_032, 224, 4.09),
         ["resnetv2_50"] = (25_549_352, 224, 4.09),
         ["efficientnetv2_s"] = (21_458_488, 384, 8.37),
@@ -37,7 +37,7 @@ public sealed class ModelContractTests
     };
 
     // Models whose full-size backward fits a CPU test (F1–F7 are checked by structure only).
-    public static TheoryData<string> SmallEnough => new() { "dm_nfnet_f0", "nf_resnet50", "resnet50", "resnetv2_50", "efficientnetv2_s", "efficientnetv2_b0", "coatnet_0" };
+    public static TheoryData<string> SmallEnough => new() { "dm_nfnet_f0", "dm_nf_resnet50", "resnet50", "resnetv2_50", "efficientnetv2_s", "efficientnetv2_b0", "coatnet_0" };
 
     public static TheoryData<string> AllNames
     {
@@ -63,6 +63,18 @@ public sealed class ModelContractTests
         Assert.Equal("resnet51", error.RequestedName);
         Assert.Contains("coatnet_0", error.Message);
         Assert.Contains("dm_nfnet_f7", error.Message);
+        Assert.Equal(new[] { "resnet50" }, error.NearNames);
+    }
+
+    [Theory]
+    [InlineData("nf_resnet50", "dm_nf_resnet50")]   // timm's layout of NF-ResNet-50: another network
+    [InlineData("nfnet_f0", "dm_nfnet_f0")]         // timm's nfnet_f0: γ inside the convolutions, no skipinit
+    [InlineData("NF_RESNET50", "dm_nf_resnet50")]
+    public void ATimmNameOfAnotherLayoutBuildsNothingAndNamesTheOneThatExists(string name, string near)
+    {
+        var error = Assert.Throws<UnknownModelException>(() => ModelRegistry.Create(name, device: META));
+        Assert.Equal(near, error.NearNames[0]);
+        Assert.Contains($"did you mean {near}", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -232,7 +244,7 @@ public sealed class ModelContractTests
         Assert.True(first.equal(before).all().ReadBoolean() && second.equal(before).all().ReadBoolean(), $"{name}: frozen outputs differ");
         var convs = model.modules().OfType<NfNet.Layers.ScaledWSConv2d>().ToList();
         Assert.All(convs, c => Assert.True(c.WeightCacheHits > 0, $"{name}: a ScaledWSConv2d was not served from its cache"));
-        Assert.Equal(name is "dm_nfnet_f0" or "nf_resnet50", convs.Count > 0);
+        Assert.Equal(name is "dm_nfnet_f0" or "dm_nf_resnet50", convs.Count > 0);
     }
 
     [Theory]
@@ -252,7 +264,7 @@ public sealed class ModelContractTests
     public void ResidualGainsAreTheZeroInitialisedSkipInitGainsOfNormalizerFreeModels()
     {
         using var nfnet = ModelRegistry.Create("dm_nfnet_f0", device: META);
-        using var nfResNet = ModelRegistry.Create("nf_resnet50", device: META);
+        using var nfResNet = ModelRegistry.Create("dm_nf_resnet50", device: META);
         using var resnet = ModelRegistry.Create("resnet50", device: META);
         Assert.Equal(12, nfnet.ResidualGainParameters().Count);
         Assert.Equal(16, nfResNet.ResidualGainParameters().Count);

@@ -136,7 +136,7 @@ public sealed class CommandTests(TrainedRun run) : IClassFixture<TrainedRun>
         Assert.Contains("timm/dm_nfnet_f0.dm_in1k", info.Output);
         var models = Tool.Run("models");
         Assert.True(models.Code == 0, models.All);
-        foreach (var name in new[] { "dm_nfnet_f0", "dm_nfnet_f7", "nf_resnet50", "resnet50", "resnetv2_50", "efficientnetv2_s", "efficientnetv2_b0", "coatnet_0" })
+        foreach (var name in new[] { "dm_nfnet_f0", "dm_nfnet_f7", "dm_nf_resnet50", "resnet50", "resnetv2_50", "efficientnetv2_s", "efficientnetv2_b0", "coatnet_0" })
             Assert.Contains(name, models.Output);
         var checkpoint = Tool.Run("info", run.Checkpoint);
         Assert.Contains("epoch 2", checkpoint.Output);

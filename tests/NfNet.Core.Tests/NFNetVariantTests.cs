@@ -166,9 +166,21 @@ public sealed class NFNetVariantTests
     [InlineData("f3", "F3")]
     [InlineData("dm_nfnet_f6", "F6")]
     [InlineData("NFNet-F1", "F1")]
-    [InlineData(" nfnet_f7 ", "F7")]
+    [InlineData(" DM_NFNET_F7 ", "F7")]
     public void VariantNamesAreAcceptedInTimmAndPaperSpelling(string name, string expected) =>
         Assert.Equal(expected, NFNetVariants.Get(name).Name);
+
+    [Theory]
+    [InlineData("nfnet_f0", "dm_nfnet_f0")]
+    [InlineData(" NFNet_F3", "dm_nfnet_f3")]
+    public void TimmsOwnNfnetNamesAreRefusedNamingDeepMindsNetwork(string name, string deepMind)
+    {
+        // timm's nfnet_f* has γ inside the convolutions, no skipinit and symmetric padding: another network.
+        var e = Assert.Throws<UnknownVariantException>(() => NFNetVariants.Get(name));
+        Assert.Equal(name, e.RequestedName);
+        Assert.Contains(deepMind, e.Message, StringComparison.Ordinal);
+        Assert.Throws<UnknownModelException>(() => ModelRegistry.Create(name.Trim().ToLowerInvariant(), device: META));
+    }
 
     [Fact]
     public void UnknownVariantRaisesATypedErrorListingTheKnownOnes()

@@ -29,7 +29,7 @@ public sealed class TrainerPartsTests
     [Theory]
     [InlineData("resnet50", "fc.weight")]
     [InlineData("efficientnetv2_b0", "classifier.weight")]
-    [InlineData("nf_resnet50", "fc.weight")]
+    [InlineData("dm_nf_resnet50", "fc.weight")]
     public void TrainsARegisteredModelWithItsOwnClassifierLeftUnclipped(string name, string classifier)
     {
         manual_seed(0);

@@ -18,7 +18,7 @@ public class ModelSourceSettings : CliSettings
 {
     /// <summary>A registry name.</summary>
     [CommandOption("-m|--model <NAME>")]
-    [Description("Registry name (dm_nfnet_f0 … dm_nfnet_f7, nf_resnet50, resnet50, resnetv2_50, efficientnetv2_s, efficientnetv2_b0, coatnet_0); with --weights or --pretrained")]
+    [Description("Registry name (dm_nfnet_f0 … dm_nfnet_f7, dm_nf_resnet50, resnet50, resnetv2_50, efficientnetv2_s, efficientnetv2_b0, coatnet_0); with --weights or --pretrained")]
     public string? Model { get; init; }
 
     /// <summary>An NfNet.NET checkpoint.</summary>

@@ -11,7 +11,7 @@ public delegate ImageClassifier ModelFactory(ModelOptions options);
 
 /// <summary>
 /// Every model of NfNet.NET by timm's name, as timm's <c>create_model</c>: <c>dm_nfnet_f0</c> … <c>dm_nfnet_f7</c>
-/// here, and with the NfNet.Baselines package referenced also <c>nf_resnet50</c>, <c>resnet50</c>,
+/// here, and with the NfNet.Baselines package referenced also <c>dm_nf_resnet50</c>, <c>resnet50</c>,
 /// <c>resnetv2_50</c>, <c>efficientnetv2_s</c>, <c>efficientnetv2_b0</c> and <c>coatnet_0</c>. Names are
 /// case-insensitive. Your own models are added with <see cref="Register{TConfig}"/>.
 /// </summary>

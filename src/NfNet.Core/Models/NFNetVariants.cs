@@ -42,15 +42,19 @@ public static class NFNetVariants
     public static IReadOnlyList<string> Names { get; } = All.Select(c => c.Name).ToArray();
 
     /// <summary>
-    /// The variant called <paramref name="name"/>: "F0" … "F7", case-insensitive; timm's names
-    /// (<c>dm_nfnet_f0</c>, <c>nfnet_f0</c>) and "NFNet-F0" are accepted too.
+    /// The variant called <paramref name="name"/>: "F0" … "F7", case-insensitive; timm's name of these networks
+    /// (<c>dm_nfnet_f0</c>) and the paper's ("NFNet-F0") are accepted too. timm's <c>nfnet_f0</c> is not: timm builds
+    /// it differently (γ inside every convolution, no skipinit, symmetric padding: 71,489,272 parameters, not 71,489,284).
     /// </summary>
     /// <exception cref="UnknownVariantException">No such variant; the message lists the known names.</exception>
     public static NFNetConfig Get(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         var key = name.Trim().ToUpperInvariant();
-        foreach (var prefix in new[] { "DM_NFNET_", "NFNET_", "NFNET-" })
+        if (key.StartsWith("NFNET_", StringComparison.Ordinal))
+            throw new UnknownVariantException(name, Names,
+                $"timm's {name.Trim()} is not DeepMind's network (γ inside every convolution, no skipinit, symmetric padding); DeepMind's is dm_{name.Trim().ToLowerInvariant()}");
+        foreach (var prefix in new[] { "DM_NFNET_", "NFNET-" })
             if (key.StartsWith(prefix, StringComparison.Ordinal)) key = key[prefix.Length..];
         return All.FirstOrDefault(c => c.Name == key) ?? throw new UnknownVariantException(name, Names);
     }

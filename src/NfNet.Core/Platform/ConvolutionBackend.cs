@@ -73,7 +73,8 @@ internal static class ConvolutionBackend
     public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
         if (!ReadsOnlyTheCentreTap(input, weight, padding, dilation)) return Dispatch(input, weight, bias, stride, padding, dilation, groups);
-        using var centre = weight.narrow(2, weight.size(2) / 2, 1).narrow(3, weight.size(3) / 2, 1);
+        using var row = weight.narrow(2, weight.size(2) / 2, 1);
+        using var centre = row.narrow(3, weight.size(3) / 2, 1);
         return Dispatch(input, centre, bias, UnitStride, NoPadding, UnitStride, groups);
     }
 

@@ -50,11 +50,11 @@ public sealed class ScaledActivation : nn.Module<Tensor, Tensor>
         return nn.functional.relu(x).add(x.abs().neg().exp().log1p(), Scalars.One).MoveToOuterDisposeScope();
     }
 
-    // libtorch hands GELU to oneDNN's kernel (forward and backward) only for a contiguous tensor; a channels-last
-    // activation (the float32 rule of NarrowChannelConvolution on AVX2 CPUs, ChannelsLastConvolution's on AMX) took
-    // libtorch's own erf kernel, several times slower (perf: 10 % of the Fashion-MNIST demo's step on an AVX2 EPYC).
-    // GELU is elementwise, so it runs on the tensor's NHWC view, which is contiguous, and is viewed back: the same
-    // kernel, and the same values, as on a channels-first tensor.
+    // libtorch hands GELU to oneDNN's kernel (forward and backward) only for a contiguous tensor; a float32 channels-last
+    // activation (NarrowChannelConvolution's rule on AVX2 CPUs, ChannelsLastConvolution's on AMX) would take libtorch's
+    // own, slower erf kernel (benchmarks/README.md, "Narrow convolutions on AVX2"). GELU is elementwise, so it runs on
+    // the tensor's NHWC view, which is contiguous, and is viewed back: the same kernel, and the same values, as on a
+    // channels-first tensor.
     private static Tensor Gelu(Tensor x)
     {
         if (x.dtype != ScalarType.Float32 || x.is_contiguous() || !ChannelsLastConvolution.IsChannelsLast(x)) return nn.functional.gelu(x);

@@ -49,12 +49,9 @@ internal static class ChannelsLastConvolution
     internal static bool Applies(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups, bool cpuPrefersChannelsLast) =>
         cpuPrefersChannelsLast && input.device_type == DeviceType.CPU &&
         input.dtype is ScalarType.BFloat16 or ScalarType.Float32 && weight.dtype == input.dtype &&
-        OutputSide(input.size(2), weight.size(2), stride[0], padding[0], dilation[0]) *
-        OutputSide(input.size(3), weight.size(3), stride[1], padding[1], dilation[1]) > PointwiseConvAsMatmul.MaxPixels &&
+        Shapes.ConvOutputSide(input.size(2), weight.size(2), stride[0], padding[0], dilation[0]) *
+        Shapes.ConvOutputSide(input.size(3), weight.size(3), stride[1], padding[1], dilation[1]) > PointwiseConvAsMatmul.MaxPixels &&
         NarrowChannelConvolution.IsTrustedWidth(weight.size(1)) && NarrowChannelConvolution.IsTrustedWidth(weight.size(0) / groups);
-
-    private static long OutputSide(long size, long kernel, long stride, long padding, long dilation) =>
-        (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
 
     /// <summary>Whether a 4-D tensor is laid out channels-last and dense: strides [H·W·C, 1, W·C, C].</summary>
     internal static bool IsChannelsLast(Tensor x)

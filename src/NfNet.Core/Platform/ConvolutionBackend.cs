@@ -99,9 +99,10 @@ internal static class ConvolutionBackend
         };
 
     // On the AVX2 class a float32 activation is channels-last after a narrow layer that took that layout
-    // (NarrowChannelConvolution.Candidates: the stem of every NFNet). Wide convolutions take it back channels-first, once:
-    // F0's step at 128 px, batch 8 ran 15–25 % slower with the stem's layout flowing through its stages (benchmarks/README.md,
-    // "Narrow convolutions on AVX2"). On one pixel the two layouts are the same tensor, and no copy is made.
+    // (NarrowChannelConvolution.Candidates: the stem of every NFNet). Wide convolutions take it back channels-first, once,
+    // and run on the blocked kernels their rule was measured with: F0's step did not gain from the stem's layout flowing
+    // through its stages (benchmarks/README.md, "Narrow convolutions on AVX2"). On one pixel the two layouts are the same
+    // tensor, and no copy is made.
     private static Tensor Native(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)
     {
         if (input.is_contiguous() || input.device_type != DeviceType.CPU || !NarrowChannelConvolution.Avx2Float32(input.dtype))

@@ -89,7 +89,7 @@ internal static class NarrowChannelConvolution
             ConvPath.MatrixProduct => AsMatrixProduct(input, weight, bias, stride, padding, dilation, groups),
             ConvPath.ShiftedSum => AsShiftedSum(input, weight, bias, stride, padding, dilation),
             ConvPath.NativeChannelsLast => ChannelsLastConvolution.Conv2d(input, weight, bias, stride, padding, dilation, groups),
-            ConvPath.ZeroPaddedChannelsLast => ZeroPaddedChannelsLast(input, weight, bias, stride, padding, dilation),
+            ConvPath.ZeroPaddedChannelsLast => ZeroPadded(input, weight, bias, stride, padding, dilation, channelsLast: true),
             _ => nn.functional.conv2d(input, weight, bias, strides: stride, padding: padding, dilation: dilation, groups: groups),
         };
 
@@ -112,7 +112,7 @@ internal static class NarrowChannelConvolution
         yr.backward(new[] { gy.to(ScalarType.Float64) });
         var tolerance = k.DType == ScalarType.Float32 ? 1e-4 : 3e-2;
 
-        var outputPixels = OutputSide(k.H, k.Kh, k.Sh, k.Ph, k.Dh) * OutputSide(k.W, k.Kw, k.Sw, k.Pw, k.Dw);
+        var outputPixels = Shapes.ConvOutputSide(k.H, k.Kh, k.Sh, k.Ph, k.Dh) * Shapes.ConvOutputSide(k.W, k.Kw, k.Sw, k.Pw, k.Dw);
         foreach (var path in Candidates(k.InPerGroup, k.OutPerGroup, k.Groups, outputPixels, Avx2Float32(k.DType)))
         {
             var ok = true;
@@ -163,9 +163,6 @@ internal static class NarrowChannelConvolution
         return inPerGroup == 1 && outPerGroup == 1 ? new[] { ConvPath.ShiftedSum } : Array.Empty<ConvPath>();
     }
 
-    private static long OutputSide(long size, long kernel, long stride, long padding, long dilation) =>
-        (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
-
     private static bool Close(Tensor actual, Tensor reference, double tolerance)
     {
         var error = (actual.to(ScalarType.Float64) - reference).norm().ReadDouble();
@@ -189,10 +186,6 @@ internal static class NarrowChannelConvolution
         if (cout != Up(cout)) y = y.narrow(1, 0, cout);
         return y.MoveToOuterDisposeScope();
     }
-
-    /// <summary><see cref="ZeroPadded"/> on the channels-last form of the padded input; the result is channels-last.</summary>
-    private static Tensor ZeroPaddedChannelsLast(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation) =>
-        ZeroPadded(input, weight, bias, stride, padding, dilation, channelsLast: true);
 
     /// <summary>The convolution as unfold + matmul: <c>y[n, g·O/G + o, l] = Σ_k W[g, o, k] · cols[n, g, k, l]</c>.</summary>
     private static Tensor AsMatrixProduct(Tensor input, Tensor weight, Tensor? bias, long[] stride, long[] padding, long[] dilation, long groups)

@@ -41,6 +41,10 @@ internal static class Shapes
         return strides;
     }
 
+    /// <summary>The output side of a convolution along one dimension (libtorch's formula, symmetric padding).</summary>
+    public static long ConvOutputSide(long size, long kernel, long stride, long padding, long dilation) =>
+        (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+
     /// <summary>Whether <paramref name="a"/> and <paramref name="b"/> have the same rank and sizes.</summary>
     public static bool Same(Tensor a, Tensor b)
     {

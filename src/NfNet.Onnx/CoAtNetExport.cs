@@ -110,7 +110,7 @@ internal sealed partial class CoAtNetExport : GraphWriter
         var attn = Module<RelativeAttention2d>(path);
         long heads = attn.Heads, d = attn.HeadDim, l = _h * _w;
         var qkv = PlainConv($"{path}.qkv", x);
-        var qkvShape = Int64($"{path}.qkv_shape", 0, 3, heads, d, l);
+        var qkvShape = _g.Int64s($"{path}.qkv_shape", 0, 3, heads, d, l);
         var split = _g.Node("Reshape", $"{path}.qkv5", qkv, qkvShape);
         var q = Take(split, 0, path + ".q");
         var k = Take(split, 1, path + ".k");                                                                  // [N, heads, d, L]
@@ -123,23 +123,15 @@ internal sealed partial class CoAtNetExport : GraphWriter
         var weights = _g.Node("Softmax", $"{path}.softmax", new[] { logits }, OnnxGraph.Int("axis", -1));
         var y = _g.Node("MatMul", $"{path}.av", weights, v);                                                  // [N, heads, L, d]
         y = _g.Node("Transpose", $"{path}.yT", new[] { y }, OnnxGraph.Ints("perm", 0, 1, 3, 2));             // [N, heads, d, L]
-        y = _g.Node("Reshape", $"{path}.y", y, Int64($"{path}.y_shape", 0, heads * d, _h, _w));
+        y = _g.Node("Reshape", $"{path}.y", y, _g.Int64s($"{path}.y_shape", 0, heads * d, _h, _w));
         return PlainConv($"{path}.proj", y);
     }
 
     private string Take(string x, long index, string hint)
     {
-        var indices = Int64(hint + ".index", index);
+        var indices = _g.Int64s(hint + ".index", index);
         var gathered = _g.Node("Gather", hint, new[] { x, indices }, OnnxGraph.Int("axis", 1));              // [N, 1, heads, d, L]
-        return _g.Node("Squeeze", hint + ".sq", gathered, Int64(hint + ".axes", 1));
+        return _g.Node("Squeeze", hint + ".sq", gathered, _g.Int64s(hint + ".axes", 1));
     }
 
-    private string Int64(string name, params long[] values)
-    {
-        var proto = new global::Onnx.TensorProto { Name = name, DataType = (int)global::Onnx.TensorProto.Types.DataType.Int64 };
-        proto.Dims.Add(values.Length);
-        proto.Int64Data.AddRange(values);
-        _g.Graph.Initializer.Add(proto);
-        return name;
-    }
 }

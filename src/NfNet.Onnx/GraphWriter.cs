@@ -197,8 +197,9 @@ internal class GraphWriter
         return _g.Node("Gemm", path.Length == 0 ? "linear" : path, inputs, OnnxGraph.Int("transB", 1));
     }
 
-    /// <summary>One NF block (Brock et al. 2021, Fig. 2) at <paramref name="name"/> with its constants folded: beta and
-    /// each gamma into the next conv, the SE gain, alpha and skipinit_gain into one scalar on the SE gate.</summary>
+    /// <summary>One NormFreeNet block (Brock et al. 2021, Fig. 2; timm's <c>NormFreeBlock</c>) at <paramref name="name"/>
+    /// with its constants folded: beta and each gamma into the next conv, a RegNet block's attention on the bottleneck,
+    /// and the last attention's gain, alpha and skipinit_gain into one gate on the branch.</summary>
     protected internal string NFBlock(NFBlock block, string name, string x)
     {
         var spec = block.Spec;
@@ -223,24 +224,75 @@ internal class GraphWriter
         var h = Conv($"{name}.conv1", a, aScale);
         h = ActThenConv($"{name}.act2", $"{name}.conv2", h);
         if (_modules.ContainsKey($"{name}.conv2b")) h = ActThenConv($"{name}.act2b", $"{name}.conv2b", h);
+        if (AttentionGate($"{name}.attn", h) is { } middle) h = _g.Mul(h, middle.Gate, $"{name}.attn_out");
         h = ActThenConv($"{name}.act3", $"{name}.conv3", h);
 
-        var se = Module<SqueezeExcite>($"{name}.attn_last");
-        var s = _g.Node("GlobalAveragePool", $"{name}.se_pool", h);
-        s = Dense($"{name}.attn_last.fc1", s);
-        s = Activation(se.Activation, s);
-        s = Dense($"{name}.attn_last.fc2", s);
-        s = _g.Node("Sigmoid", $"{name}.se_gate", s);
-        var gain = se.Gain * spec.Alpha * block.SkipInitGain.ReadDouble();
-        s = _g.Mul(s, _g.Scalar($"{name}.gate_scale", gain));
-        return _g.Node("Add", $"{name}.out", _g.Mul(h, s, $"{name}.branch"), shortcut);
+        var residual = spec.Alpha * (block.SkipInitGain?.ReadDouble() ?? 1.0);
+        var gate = AttentionGate($"{name}.attn_last", h) is { } last
+            ? _g.Mul(last.Gate, _g.Scalar($"{name}.gate_scale", residual))
+            : _g.Scalar($"{name}.residual_scale", residual);
+        return _g.Node("Add", $"{name}.out", _g.Mul(h, gate, $"{name}.branch"), shortcut);
     }
 
-    /// <summary>NFNet's deep-quad stem at <paramref name="name"/>: conv1, then act → conv (gamma folded) three times.</summary>
+    /// <summary>The gate [N, C, 1, 1] of the attention at <paramref name="path"/> (its gain included), or null when the
+    /// block has none there. Squeeze-Excite: pool, FC, activation, FC, sigmoid. ECA: pool, a 1-D conv across the channels
+    /// (a Conv over [N, 1, C]), sigmoid.</summary>
+    private (string Gate, double Gain)? AttentionGate(string path, string x)
+    {
+        if (!_modules.TryGetValue(path, out var module)) return null;
+        string s;
+        double gain;
+        switch (module)
+        {
+            case SqueezeExcite se:
+                s = _g.Node("GlobalAveragePool", $"{path}.pool", x);
+                s = Dense($"{path}.fc1", s);
+                s = Activation(se.Activation, s);
+                s = Dense($"{path}.fc2", s);
+                gain = se.Gain;
+                break;
+            case EfficientChannelAttention eca:
+                s = _g.Node("GlobalAveragePool", $"{path}.pool", x);
+                s = _g.Node("Reshape", $"{path}.channels_as_width", s, _g.Int64s($"{path}.row_shape", 0, 1, -1));
+                var k = eca.KernelSize;
+                s = _g.Node("Conv", $"{path}.conv", new[] { s, _g.Initializer($"{path}.conv.weight", eca.Weight) },
+                    OnnxGraph.Ints("kernel_shape", k), OnnxGraph.Ints("pads", (k - 1) / 2, (k - 1) / 2));
+                s = _g.Node("Reshape", $"{path}.gate_shape", s, _g.Int64s($"{path}.gate_dims", 0, -1, 1, 1));
+                gain = eca.Gain;
+                break;
+            default:
+                throw new OnnxExportException($"the exporter writes Squeeze-Excite and ECA attention; '{path}' is a {module.GetType().Name}");
+        }
+        s = _g.Node("Sigmoid", $"{path}.gate", s);
+        if (gain != 1.0) s = _g.Mul(s, _g.Scalar($"{path}.gain", gain));
+        return (s, gain);
+    }
+
+    /// <summary>A NormFreeNet stem at <paramref name="name"/>, child by child: each WS conv with the activation before it
+    /// folded in (its gamma into the conv), and the max pool of the <c>_pool</c> stems.</summary>
     protected internal string NFStem(string name, string x)
     {
-        x = Conv($"{name}.conv1", x, 1.0);
-        foreach (var i in new[] { 2, 3, 4 }) x = ActThenConv($"{name}.act{i}", $"{name}.conv{i}", x);
+        ScaledActivation? pending = null;
+        string? pendingPath = null;
+        foreach (var (child, module) in Module<NFStem>(name).named_children())
+        {
+            var path = $"{name}.{child}";
+            switch (module)
+            {
+                case ScaledActivation act:
+                    (pending, pendingPath) = (act, path);
+                    break;
+                case ScaledWSConv2d:
+                    x = pending is null ? Conv(path, x, 1.0) : ActThenConv(pendingPath!, path, x);
+                    pending = null;
+                    break;
+                case TorchSharp.Modules.MaxPool2d:
+                    x = MaxPool(x, 3, 2, 1);
+                    break;
+                default:
+                    throw new OnnxExportException($"the exporter does not write a {module.GetType().Name} in a stem ('{path}')");
+            }
+        }
         return x;
     }
 

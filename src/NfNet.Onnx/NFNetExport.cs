@@ -16,14 +16,14 @@ internal sealed class NFNetExport : GraphWriter
     {
         var e = new NFNetExport(model, graph, height, width);
 
-        // Stem: conv1, then act → conv (the activation's gamma folded into the conv) three times.
+        // Stem: its convs, each activation's gamma folded into the next conv, and its pool.
         var x = e.NFStem("stem", input);
         foreach (var block in model.Blocks) x = e.NFBlock(block, block.Spec.Name, x);
 
-        // final_conv → gamma-scaled activation → pool → classifier (dropout is the identity at inference).
-        x = e.Conv("final_conv", x, 1.0);
-        var finalAct = e.Module<ScaledActivation>("final_act");
-        x = graph.Mul(e.Activation(finalAct.Kind, x), graph.Scalar("final_act_gamma", finalAct.Gamma));
+        // final_conv (when there is one) → activation (gamma-scaled where the activations carry it) → pool → classifier
+        // (dropout is the identity at inference).
+        if (e.Has("final_conv")) x = e.Conv("final_conv", x, 1.0);
+        x = e.ScaledActivation("final_act", x);
         return e.Head(x, model.NumClasses > 0 ? "head.fc" : null);
     }
 }

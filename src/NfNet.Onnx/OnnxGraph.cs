@@ -33,6 +33,16 @@ internal sealed class OnnxGraph
         return name;
     }
 
+    /// <summary>A 1-D int64 initializer (a shape for Reshape).</summary>
+    public string Int64s(string name, params long[] values)
+    {
+        var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+        proto.Dims.Add(values.Length);
+        proto.Int64Data.AddRange(values);
+        Graph.Initializer.Add(proto);
+        return name;
+    }
+
     /// <summary>A scalar float32 initializer.</summary>
     public string Scalar(string hint, double value)
     {

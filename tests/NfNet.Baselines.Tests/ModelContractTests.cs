@@ -49,10 +49,22 @@ public sealed class ModelContractTests
         }
     }
 
-    [Fact]
-    public void TheRegistryHasEveryListedModelAndNothingElse()
+    // The models with a paper's MAC count (timm's NormFreeNet family is checked against timm's table in NfNet.Core.Tests).
+    public static TheoryData<string> PaperNames
     {
-        Assert.Equal(Expected.Keys.Order(), ModelRegistry.Names.Order());
+        get
+        {
+            var data = new TheoryData<string>();
+            foreach (var name in Expected.Keys) data.Add(name);
+            return data;
+        }
+    }
+
+    [Fact]
+    public void TheRegistryHasEveryListedModelAndTheNormFreeFamilyAndNothingElse()
+    {
+        Assert.Equal(Expected.Keys.Union(NormFreeFamily.Names).Order(), ModelRegistry.Names.Order());
+        Assert.Equal(37 + 6, ModelRegistry.Names.Count);
         Assert.True(ModelRegistry.Contains("DM_NFNET_F3"));
     }
 
@@ -67,18 +79,31 @@ public sealed class ModelContractTests
     }
 
     [Theory]
-    [InlineData("nf_resnet50", "dm_nf_resnet50")]   // timm's layout of NF-ResNet-50: another network
-    [InlineData("nfnet_f0", "dm_nfnet_f0")]         // timm's nfnet_f0: γ inside the convolutions, no skipinit
-    [InlineData("NF_RESNET50", "dm_nf_resnet50")]
-    public void ATimmNameOfAnotherLayoutBuildsNothingAndNamesTheOneThatExists(string name, string near)
+    [InlineData("nf_resnet50", "dm_nf_resnet50", "stem.conv.weight", "stem.weight")]  // timm's pre-activation layout vs DeepMind's
+    [InlineData("nfnet_f0", "dm_nfnet_f0", "stages.0.0.conv3.gain", "stages.0.0.skipinit_gain")] // γ in the convs, no skipinit
+    public void TimmsNameBuildsTimmsLayoutAndDeepMindsItsOwn(string timmName, string deepMindName, string timmKey, string deepMindKey)
     {
-        var error = Assert.Throws<UnknownModelException>(() => ModelRegistry.Create(name, device: META));
-        Assert.Equal(near, error.NearNames[0]);
-        Assert.Contains($"did you mean {near}", error.Message, StringComparison.Ordinal);
+        using var timm = ModelRegistry.Create(timmName, device: META);
+        using var deepMind = ModelRegistry.Create(deepMindName, device: META);
+        Assert.Contains(timmKey, timm.state_dict().Keys);
+        Assert.DoesNotContain(deepMindKey, timm.state_dict().Keys);
+        Assert.Contains(deepMindKey, deepMind.state_dict().Keys);
+        Assert.NotEqual(timm.ParameterCount(), deepMind.ParameterCount());
     }
 
     [Theory]
-    [MemberData(nameof(AllNames))]
+    [InlineData("nf_resnet51", "nf_resnet50")]
+    [InlineData("nfnet_f8", "nfnet_f0")]
+    [InlineData("eca_nfnet_l9", "eca_nfnet_l0")]
+    public void ALookAlikeNameBuildsNothingAndNamesTheNearOnes(string name, string near)
+    {
+        var error = Assert.Throws<UnknownModelException>(() => ModelRegistry.Create(name, device: META));
+        Assert.Contains(near, error.NearNames);
+        Assert.Contains("did you mean", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(PaperNames))]
     public void StructureAndCountsMatchThePapers(string name)
     {
         var (parameters, resolution, gmacs) = Expected[name];

@@ -115,7 +115,7 @@ public sealed class ConstantFoldingTests
         h = Child<ScaledWSConv2d>(block, "conv3").forward(Child<ScaledActivation>(block, "act3").forward(h));
         h = Child<SqueezeExcite>(block, "attn_last").forward(h);
         h = Child<StochasticDepth>(block, "drop_path").forward(h);
-        return (h * block.SkipInitGain).Times(block.Spec.Alpha).Plus(shortcut);
+        return (h * block.SkipInitGain!).Times(block.Spec.Alpha).Plus(shortcut);
     }
 
     [Theory]
@@ -130,7 +130,7 @@ public sealed class ConstantFoldingTests
         manual_seed(21);
         using var block = new NFBlock(spec, config);
         block.to(ScalarType.Float64);
-        using (no_grad()) block.SkipInitGain.FillInPlace(0.75); // 0 at init would hide the whole branch
+        using (no_grad()) block.SkipInitGain!.FillInPlace(0.75); // 0 at init would hide the whole branch
         block.train();
         using var x = randn(new long[] { 8, spec.InChannels, 6, 6 }, dtype: ScalarType.Float64);
 
@@ -171,7 +171,7 @@ public sealed class ConstantFoldingTests
         manual_seed(3);
         using var block = new NFBlock(spec, config);
         block.to(ScalarType.Float64);
-        using (no_grad()) block.SkipInitGain.FillInPlace(1.5);
+        using (no_grad()) block.SkipInitGain!.FillInPlace(1.5);
         block.eval();
         using var x = randn(new long[] { 2, spec.InChannels, 5, 5 }, dtype: ScalarType.Float64);
         var (output, branch) = block.ForwardWithBranch(x);

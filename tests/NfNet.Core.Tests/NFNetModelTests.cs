@@ -33,7 +33,7 @@ public sealed class NFNetModelTests
     public void FreshModelIsTheShortcutPathBecauseSkipInitGainsAreZero()
     {
         using var model = new NFNet(Small);
-        Assert.All(model.Blocks, b => Assert.Equal(0.0, b.SkipInitGain.ReadDouble()));
+        Assert.All(model.Blocks, b => Assert.Equal(0.0, b.SkipInitGain!.ReadDouble()));
         Assert.Equal(8, model.Blocks.Count);
         Assert.Equal(0.0, model.Head.Fc.parameters().Last().abs().sum().ReadDouble()); // zero classifier bias
     }

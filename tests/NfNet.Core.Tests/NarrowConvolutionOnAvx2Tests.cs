@@ -154,7 +154,7 @@ public sealed class NarrowConvolutionOnAvx2Tests
         using var model = new NFNet(config);
         using (no_grad())
         {
-            foreach (var block in model.Blocks) block.SkipInitGain.FillInPlace(0.5);   // let every branch count
+            foreach (var block in model.Blocks) block.SkipInitGain!.FillInPlace(0.5);   // let every branch count
             foreach (var conv in model.modules().OfType<ScaledWSConv2d>()) conv.Bias!.uniform_(-0.2, 0.2);
         }
         model.train();

@@ -81,8 +81,9 @@ public sealed class RoundedConfigParityTests
             Widths = new[] { width }, Depths = new[] { 1 }, StemWidth = 16, BottleneckRatio = ratio,
             GroupWidth = groupWidth, ChannelDivisor = divisor
         }.Validate();
-        Assert.Equal(expectedMid, config.MidWidth(0));
-        Assert.Equal(expectedMid / groupWidth, config.Groups(0));
+        var block = NFBlockSpec.Schedule(config).Single();
+        Assert.Equal(expectedMid, block.MidChannels);
+        Assert.Equal(expectedMid / groupWidth, block.Groups);
     }
 
     [Fact]

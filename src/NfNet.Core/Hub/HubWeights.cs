@@ -13,13 +13,15 @@ public static class HubWeights
     /// <summary>The weights file timm publishes.</summary>
     public const string WeightsFile = "model.safetensors";
 
-    /// <summary>The Hub repository of <paramref name="nameOrId"/>: a Hub id as it is, or a registry name's published
+    /// <summary>The Hub repository of <paramref name="nameOrId"/>: a Hub id as it is, timm's <c>name.tag</c> of published
+    /// weights (<see cref="PublishedWeights"/>), or a registry name's published
     /// weights.</summary>
     /// <exception cref="ArgumentException">A registry name without published weights, or neither a name nor an id.</exception>
     public static HubRepository RepositoryOf(string nameOrId)
     {
         ArgumentNullException.ThrowIfNull(nameOrId);
         if (nameOrId.Contains('/', StringComparison.Ordinal)) return HubRepository.Parse(nameOrId);
+        if (PublishedWeights.Tagged(nameOrId) is { } tagged) return HubRepository.Parse(tagged.HubId);
         if (!ModelRegistry.Contains(nameOrId))
             throw new ArgumentException($"'{nameOrId}' is neither a registered model nor a Hub id (org/name)", nameof(nameOrId));
         using var probe = ModelRegistry.Create(nameOrId, device: TorchSharp.torch.META);

@@ -13,7 +13,7 @@ namespace NfNet.Layers;
 /// </summary>
 /// <remarks>The FCs are 1×1 <see cref="Conv2d"/>s named <c>fc1</c>/<c>fc2</c>, so weights have timm's 4-D shapes
 /// <c>[hidden, C, 1, 1]</c> and <c>[C, hidden, 1, 1]</c>. Init: N(0, 1/fan_in) weights, zero biases.</remarks>
-public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
+public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>, IChannelGate
 {
     private Conv2d fc1;
     private Conv2d fc2;

@@ -18,13 +18,13 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
     public const double ClassifierInitStd = 0.01;
 
     /// <summary>Creates the head for <paramref name="numFeatures"/> pooled features; <paramref name="path"/> is its
-    /// state-dict path in the model.</summary>
-    public ClassifierHead(long numFeatures, long numClasses, double dropRate, Device? device = null, string path = "head") : base(nameof(ClassifierHead))
+    /// state-dict path in the model; <paramref name="zeroInit"/> starts the classifier at zero (timm's <c>zero_init_fc</c>).</summary>
+    public ClassifierHead(long numFeatures, long numClasses, double dropRate, Device? device = null, string path = "head", bool zeroInit = false) : base(nameof(ClassifierHead))
     {
         NumFeatures = numFeatures;
         drop = nn.Dropout(dropRate);
         RegisterComponents();
-        _classifier = new LinearClassifier(this, "fc", path + ".fc", numFeatures, numClasses, LinearClassifier.NormalInit(ClassifierInitStd), device);
+        _classifier = new LinearClassifier(this, "fc", path + ".fc", numFeatures, numClasses, LinearClassifier.NormalInit(zeroInit ? 0.0 : ClassifierInitStd), device);
     }
 
     /// <summary>Pooled feature width.</summary>

@@ -10,8 +10,9 @@ namespace NfNet.Models;
 public delegate ImageClassifier ModelFactory(ModelOptions options);
 
 /// <summary>
-/// Every model of NfNet.NET by timm's name, as timm's <c>create_model</c>: <c>dm_nfnet_f0</c> … <c>dm_nfnet_f7</c>
-/// here, and with the NfNet.Baselines package referenced also <c>dm_nf_resnet50</c>, <c>resnet50</c>,
+/// Every model of NfNet.NET by timm's name, as timm's <c>create_model</c>: the whole NormFreeNet family here
+/// (<see cref="NormFreeFamily"/>: <c>dm_nfnet_f0</c> … <c>dm_nfnet_f7</c>, <c>nfnet_f*</c>, <c>eca_nfnet_l*</c>,
+/// <c>nf_regnet_b*</c>, <c>nf_resnet*</c>, …), and with the NfNet.Baselines package referenced also <c>dm_nf_resnet50</c>, <c>resnet50</c>,
 /// <c>resnetv2_50</c>, <c>efficientnetv2_s</c>, <c>efficientnetv2_b0</c> and <c>coatnet_0</c>. Names are
 /// case-insensitive. Your own models are added with <see cref="Register{TConfig}"/>.
 /// </summary>
@@ -34,18 +35,18 @@ public static class ModelRegistry
 
     static ModelRegistry()
     {
-        foreach (var config in NFNetVariants.All)
+        foreach (var name in NormFreeFamily.Names)
         {
-            var variant = config;
-            Register<NFNetConfig>($"dm_nfnet_{variant.Name.ToLowerInvariant()}", o =>
+            var row = NormFreeFamily.Get(name);
+            Register<NFNetConfig>(name, o =>
             {
-                ModelOptions.Refuse(o.ImageSize, nameof(ModelOptions.ImageSize), variant.Name);
-                return variant with
+                ModelOptions.Refuse(o.ImageSize, nameof(ModelOptions.ImageSize), name);
+                return row with
                 {
-                    NumClasses = o.NumClasses ?? variant.NumClasses,
-                    InChannels = o.InChannels ?? variant.InChannels,
-                    DropRate = o.DropRate ?? variant.DropRate,
-                    StochasticDepthRate = o.StochasticDepthRate ?? variant.StochasticDepthRate,
+                    NumClasses = o.NumClasses ?? row.NumClasses,
+                    InChannels = o.InChannels ?? row.InChannels,
+                    DropRate = o.DropRate ?? row.DropRate,
+                    StochasticDepthRate = o.StochasticDepthRate ?? row.StochasticDepthRate,
                 };
             }, (c, device) => new NFNet(c, device));
         }
@@ -70,12 +71,14 @@ public static class ModelRegistry
     }
 
     /// <summary>Builds the model registered as <paramref name="name"/>.</summary>
-    /// <param name="name">A registered name (see <see cref="Names"/>), case-insensitive.</param>
+    /// <param name="name">A registered name (see <see cref="Names"/>), case-insensitive, or timm's <c>name.tag</c> of
+    /// published weights (<see cref="PublishedWeights"/>).</param>
     /// <param name="numClasses">Classifier outputs; null keeps the model's default (1000); 0 builds no classifier.</param>
     /// <param name="inChannels">Input channels; null keeps the default (3).</param>
     /// <param name="device">Where to create the parameters; null for the CPU, <c>torch.META</c> for none.</param>
     /// <param name="pretrained">Load the model's published weights (timm's, through the shared Hugging Face cache:
-    /// see <see cref="Hub.HubWeights"/>); with another class count the classifier is then reset for it.</param>
+    /// see <see cref="Hub.HubWeights"/>); with another class count the classifier is then reset for it, with another
+    /// input channel count the first convolution is adapted as timm's <c>adapt_input_conv</c>.</param>
     /// <exception cref="UnknownModelException">No such name; the message lists the registered ones.</exception>
     /// <exception cref="Hub.HubException">The published weights are neither cached nor downloadable.</exception>
     public static ImageClassifier Create(string name, int? numClasses = null, int? inChannels = null, Device? device = null, bool pretrained = false) =>
@@ -90,9 +93,12 @@ public static class ModelRegistry
         ArgumentNullException.ThrowIfNull(options);
         Platform.NativeRuntime.EnsureLoaded();
         _ = ProvidersLoaded.Value;
-        if (!Factories.TryGetValue(name.Trim(), out var factory)) throw new UnknownModelException(name, Names);
-        if (!options.Pretrained) return factory(options);
-        return PretrainedModel.Create(name, options, factory);
+        if (Factories.TryGetValue(name.Trim(), out var factory))
+            return options.Pretrained ? PretrainedModel.Create(name, options, factory) : factory(options);
+        // timm's "model.tag": the model, with those published weights when pretrained.
+        if (PublishedWeights.Tagged(name) is { } tagged && Factories.TryGetValue(tagged.Model, out factory))
+            return options.Pretrained ? PretrainedModel.Create(tagged.Model, options, factory, tagged) : factory(options);
+        throw new UnknownModelException(name, Names);
     }
 
     /// <summary>

@@ -7,20 +7,23 @@ using static TorchSharp.torch;
 namespace NfNet.Models;
 
 /// <summary>
-/// The NFNet bottleneck residual block (Brock et al. 2021, Fig. 2; timm <c>NormFreeBlock</c>):
+/// The NormFreeNet pre-activation bottleneck block (Brock et al. 2021, Fig. 2; timm <c>NormFreeBlock</c>), every family
+/// member's:
 /// <code>
 /// a  = act1(x) · beta
 /// sc = downsample(a)   (transition block)   or   x   (un-activated input)
-/// h  = conv1(a) → act2 → conv2 (grouped 3×3, stride) → act2b → conv2b (grouped 3×3) → act3 → conv3
-/// h  = SE(h) · 2 ;  h = stochastic_depth(h) ;  y = alpha · skipinit_gain · h + sc
+/// h  = conv1(a) → act2 → conv2 (grouped 3×3, stride) [→ act2b → conv2b] [→ attn · gain (RegNet)] → act3 → conv3
+/// h  = attn_last(h) · gain (ResNet, F) ;  h = stochastic_depth(h) ;  y = alpha · [skipinit_gain ·] h + sc
 /// </code>
-/// <c>skipinit_gain</c> is a learnable scalar initialised to 0, so every block starts as the identity (or the
-/// shortcut conv). Module and parameter names are timm's.
+/// With <c>skipinit</c> a learnable scalar initialised to 0 starts every block as the identity (or the shortcut conv);
+/// without it, as in timm's own models, <c>conv3</c>'s gain starts at 0 instead. γ is in the activations or in the
+/// convolutions as the configuration says (<see cref="NFNetConfig.GammaInActivation"/>). Module and parameter names
+/// are timm's.
 /// </summary>
 public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualBlock
 {
     // Field order is state-dict order: skipinit_gain (own parameter) first, then the children as timm registers them.
-    private Parameter skipinit_gain;
+    private Parameter? skipinit_gain;
     private DownsampleAvg? downsample;
     private ScaledActivation act1;
     private ScaledWSConv2d conv1;
@@ -28,29 +31,33 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
     private ScaledWSConv2d conv2;
     private ScaledActivation? act2b;
     private ScaledWSConv2d? conv2b;
+    private nn.Module<Tensor, Tensor>? attn;
     private ScaledActivation act3;
     private ScaledWSConv2d conv3;
-    private SqueezeExcite attn_last;
+    private nn.Module<Tensor, Tensor>? attn_last;
     private StochasticDepth drop_path;
 
     /// <summary>Builds the block described by <paramref name="spec"/> with <paramref name="config"/>'s layer options.</summary>
     public NFBlock(NFBlockSpec spec, NFNetConfig config, Device? device = null) : base(nameof(NFBlock))
     {
         Spec = spec;
-        skipinit_gain = new Parameter(zeros(Array.Empty<long>(), device: device));
+        skipinit_gain = config.SkipInit ? new Parameter(zeros(Array.Empty<long>(), device: device)) : null;
         downsample = spec.IsTransition ? new DownsampleAvg(spec, config, device) : null;
-        act1 = new ScaledActivation(config.Activation);
+        act1 = config.Act();
         conv1 = config.Conv(spec.InChannels, spec.MidChannels, 1, device: device);
-        act2 = new ScaledActivation(config.Activation);
+        act2 = config.Act();
         conv2 = config.Conv(spec.MidChannels, spec.MidChannels, 3, spec.Stride, spec.Groups, device);
         if (config.ExtraConv)
         {
-            act2b = new ScaledActivation(config.Activation);
+            act2b = config.Act();
             conv2b = config.Conv(spec.MidChannels, spec.MidChannels, 3, 1, spec.Groups, device);
         }
-        act3 = new ScaledActivation(config.Activation);
+        var attention = config.Attention(spec.AttentionChannels, spec.SeChannels, device);
+        if (config.Reg) attn = attention; else attn_last = attention;
+        act3 = config.Act();
         conv3 = config.Conv(spec.MidChannels, spec.OutChannels, 1, device: device);
-        attn_last = new SqueezeExcite(spec.OutChannels, spec.SeChannels, config.SeGain, device);
+        if (!config.SkipInit)
+            using (no_grad()) conv3.Gain.zero_(); // timm's gain_init=0: the branch starts silent without skipinit
         drop_path = new StochasticDepth(spec.StochasticDepthRate, config.StochasticDepthMode);
         RegisterComponents();
     }
@@ -61,8 +68,8 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
     /// <inheritdoc />
     public string BlockName => Spec.Name;
 
-    /// <summary>The learnable residual gain (0-dim, init 0).</summary>
-    public Parameter SkipInitGain => skipinit_gain;
+    /// <summary>The learnable residual gain (0-dim, init 0), or null in a network without skipinit.</summary>
+    public Parameter? SkipInitGain => skipinit_gain;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input) => Forward(input, keepBranch: false).Output;
@@ -83,7 +90,7 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
         // The constant factors are folded into small tensors, which saves passes over the activations (the result is
         // the formula above, up to rounding):
         // - each activation's gamma, and beta, go into the next conv's standardized weight (a conv is linear);
-        // - the SE gate, the stochastic-depth mask and alpha · skipinit_gain multiply one [N, C, 1, 1] gate, and
+        // - the last attention's gate, the stochastic-depth mask, alpha and skipinit_gain multiply one small gate, and
         //   one addcmul applies it and adds the shortcut.
         var a = act1.ForwardUnscaled(input);
         var aScale = act1.Gamma * Spec.Beta;
@@ -91,11 +98,15 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
         var h = conv1.call(a, aScale);
         h = conv2.call(act2.ForwardUnscaled(h), act2.Gamma);
         if (conv2b is not null) h = conv2b.call(act2b!.ForwardUnscaled(h), act2b.Gamma);
+        if (attn is not null) h = h * ((IChannelGate)attn).Gate(h);
         h = conv3.call(act3.ForwardUnscaled(h), act3.Gamma);
-        var gate = attn_last.Gate(h);
-        if (drop_path.Mask(h) is { } mask) gate = gate * mask;
-        var branch = keepBranch ? (h * gate).MoveToOuterDisposeScope() : null;
-        gate = gate * skipinit_gain.Times(Spec.Alpha).to(gate.dtype);
+        var gate = attn_last is null ? null : ((IChannelGate)attn_last).Gate(h);
+        if (drop_path.Mask(h) is { } mask) gate = gate is null ? mask : gate * mask;
+        var branch = keepBranch ? (gate is null ? h.alias() : h * gate).MoveToOuterDisposeScope() : null;
+        var residual = skipinit_gain is null
+            ? tensor(Spec.Alpha, h.dtype, h.device)
+            : skipinit_gain.Times(Spec.Alpha).to(h.dtype);
+        gate = gate is null ? residual : gate * residual;
         var output = addcmul(shortcut, h, gate, Scalars.One);
         return (output.MoveToOuterDisposeScope(), branch);
     }
@@ -107,7 +118,8 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
         var (oh, ow) = conv2.OutputSize(h, w);
         macs += conv2.CountMacs(h, w);
         if (conv2b is not null) macs += conv2b.CountMacs(oh, ow);
-        macs += conv3.CountMacs(oh, ow) + attn_last.CountMacs();
+        macs += conv3.CountMacs(oh, ow);
+        if ((attn ?? attn_last) is IChannelGate gate) macs += gate.CountMacs();
         if (downsample is not null) macs += downsample.CountMacs(h, w);
         return (macs, oh, ow);
     }

@@ -9,11 +9,12 @@ namespace NfNet.Models;
 
 /// <summary>
 /// A normalizer-free network (Brock et al. 2021, "High-Performance Large-Scale Image Recognition Without
-/// Normalization"): deep-quad stem → stages of <see cref="NFBlock"/>s → 1×1 <c>final_conv</c> → gamma activation →
-/// average pool → dropout → linear classifier. Builds any <see cref="NFNetConfig"/>, the F0–F7 family included.
+/// Normalization"; timm's <c>NormFreeNet</c>): stem → stages of <see cref="NFBlock"/>s → 1×1 <c>final_conv</c> (when
+/// the configuration has one) → activation → average pool → dropout → linear classifier. Builds any
+/// <see cref="NFNetConfig"/>: DeepMind's F0–F7, and every timm NormFreeNet (<see cref="NormFreeFamily"/>).
 /// </summary>
 /// <remarks>
-/// The module tree uses timm's names, so <c>state_dict()</c> keys, shapes and order equal timm's <c>dm_nfnet_f*</c>
+/// The module tree uses timm's names, so <c>state_dict()</c> keys, shapes and order equal timm's (for <c>dm_nfnet_f*</c>:
 /// (<c>stem.conv1.weight</c>, <c>stages.0.0.skipinit_gain</c>, <c>stages.1.0.downsample.conv.weight</c>,
 /// <c>stages.0.0.attn_last.fc1.weight</c>, <c>final_conv.gain</c>, <c>head.fc.bias</c>, …).
 /// Pass <c>torch.META</c> as the device to build a full-size model without allocating its weights.
@@ -22,7 +23,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
 {
     private NFStem stem;
     private Sequential stages;
-    private ScaledWSConv2d final_conv;
+    private ScaledWSConv2d? final_conv;
     private ScaledActivation final_act;
     private ClassifierHead head;
 
@@ -43,9 +44,9 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         for (var s = 0; s < config.Depths.Count; s++)
             stageModules.Add(nn.Sequential(_blocks.Where(b => b.Spec.Stage == s).Cast<nn.Module<Tensor, Tensor>>().ToArray()));
         stages = nn.Sequential(stageModules.ToArray());
-        final_conv = config.Conv(config.StageWidth(config.Widths.Count - 1), config.NumFeatures, 1, device: device);
-        final_act = new ScaledActivation(config.Activation);
-        head = new ClassifierHead(config.NumFeatures, config.NumClasses, config.DropRate, device);
+        final_conv = config.HasFinalConv ? config.Conv(config.StageWidth(config.Widths.Count - 1), config.NumFeatures, 1, device: device) : null;
+        final_act = config.Act();
+        head = new ClassifierHead(config.NumFeatures, config.NumClasses, config.DropRate, device, zeroInit: config.ZeroInitFc);
         RegisterComponents();
     }
 
@@ -97,9 +98,9 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     /// <inheritdoc />
     protected override LinearClassifier Classifier => head.Classifier;
 
-    /// <summary>Every block's <c>skipinit_gain</c> (initialised to 0), with its state-dict name.</summary>
+    /// <summary>Every block's <c>skipinit_gain</c> (initialised to 0), with its state-dict name; none without skipinit.</summary>
     public override IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>
-        _blocks.Select(b => ($"{b.Spec.Name}.skipinit_gain", b.SkipInitGain)).ToArray();
+        _blocks.Where(b => b.SkipInitGain is not null).Select(b => ($"{b.Spec.Name}.skipinit_gain", b.SkipInitGain!)).ToArray();
 
     /// <inheritdoc />
     public Tensor ForwardStem(Tensor images)
@@ -120,7 +121,8 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     }
 
     /// <summary>
-    /// The trunk: <c>final_act(final_conv(stages(stem(x))))</c>, [N, F, H/32, W/32] (ceil), before pooling.
+    /// The trunk: <c>final_act(final_conv(stages(stem(x))))</c>, [N, F, H/32, W/32] (ceil), before pooling
+    /// (<c>final_act(stages(stem(x)))</c> without a final conv).
     /// </summary>
     /// <exception cref="InvalidInputException">Not a 4-D floating tensor with the configured channel count.</exception>
     public override Tensor forward_features(Tensor input)
@@ -129,7 +131,8 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         using var scope = NewDisposeScope();
         var x = stem.call(input);
         x = stages.call(x);
-        x = final_act.call(final_conv.call(x));
+        if (final_conv is not null) x = final_conv.call(x);
+        x = final_act.call(x);
         return x.MoveToOuterDisposeScope();
     }
 
@@ -146,7 +149,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     {
         var (stemMacs, sh, sw) = stem.CountMacs(height, width);
         var (blockMacs, h, w) = MacCount.OfChain(_blocks, sh, sw);
-        return stemMacs + blockMacs + final_conv.CountMacs(h, w);
+        return stemMacs + blockMacs + (final_conv?.CountMacs(h, w) ?? 0);
     }
 
     /// <summary>MACs at the configuration's evaluation resolution.</summary>
@@ -163,7 +166,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         sb.AppendLine($"  MACs @ {res}px      {CountMacs(res, res) / 1e9:F2} B");
         sb.AppendLine($"  train/eval px     {Config.TrainResolution}/{Config.EvalResolution}, dropout {Config.DropRate}, stochastic depth {Config.StochasticDepthRate}, RandAugment {Config.RandAugment}");
         var (_, h, w) = stem.CountMacs(res, res);
-        sb.AppendLine($"  stem              {Config.InChannels} -> {Config.StemChannels} ch, {h}x{w}");
+        sb.AppendLine($"  stem              {Config.StemType}, {Config.InChannels} -> {Config.StemChannels} ch, {h}x{w}");
         for (var s = 0; s < StageCount; s++)
         {
             var blocks = _blocks.Where(b => b.Spec.Stage == s).ToArray();
@@ -172,11 +175,11 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
             var betas = string.Join(" ", blocks.Select(b => b.Spec.Beta.ToString("F4")));
             sb.AppendLine($"  stage {s}           {blocks.Length} blocks, {first.InChannels} -> {first.OutChannels} ch (mid {first.MidChannels}, {first.Groups} groups), stride {first.Stride}, {h}x{w}, beta {betas}");
         }
-        sb.AppendLine($"  final_conv        {Config.StageWidth(Config.Widths.Count - 1)} -> {Config.NumFeatures} ch, {h}x{w}");
+        if (final_conv is not null) sb.AppendLine($"  final_conv        {Config.StageWidth(Config.Widths.Count - 1)} -> {Config.NumFeatures} ch, {h}x{w}");
         sb.Append($"  head              pool -> dropout {Config.DropRate} -> linear {Config.NumFeatures} -> {NumClasses}");
         return sb.ToString();
     }
 
     private void CheckInput(Tensor input) =>
-        InvalidInputException.ThrowIfNotImageBatch(input, $"NFNet {Config.Name}", Config.InChannels, final_conv.Weight);
+        InvalidInputException.ThrowIfNotImageBatch(input, $"NFNet {Config.Name}", Config.InChannels, stem.FirstWeight);
 }

@@ -44,7 +44,8 @@ public static class NFNetVariants
     /// <summary>
     /// The variant called <paramref name="name"/>: "F0" … "F7", case-insensitive; timm's name of these networks
     /// (<c>dm_nfnet_f0</c>) and the paper's ("NFNet-F0") are accepted too. timm's <c>nfnet_f0</c> is not: timm builds
-    /// it differently (γ inside every convolution, no skipinit, symmetric padding: 71,489,272 parameters, not 71,489,284).
+    /// it differently (γ inside every convolution, no skipinit, symmetric padding: 71,489,272 parameters, not 71,489,284);
+    /// <see cref="NormFreeFamily.Get"/> has it.
     /// </summary>
     /// <exception cref="UnknownVariantException">No such variant; the message lists the known names.</exception>
     public static NFNetConfig Get(string name)
@@ -53,7 +54,8 @@ public static class NFNetVariants
         var key = name.Trim().ToUpperInvariant();
         if (key.StartsWith("NFNET_", StringComparison.Ordinal))
             throw new UnknownVariantException(name, Names,
-                $"timm's {name.Trim()} is not DeepMind's network (γ inside every convolution, no skipinit, symmetric padding); DeepMind's is dm_{name.Trim().ToLowerInvariant()}");
+                $"timm's {name.Trim()} is not DeepMind's network (γ inside every convolution, no skipinit, symmetric padding): " +
+                $"timm's is NormFreeFamily.Get(\"{name.Trim().ToLowerInvariant()}\"), DeepMind's is dm_{name.Trim().ToLowerInvariant()}");
         foreach (var prefix in new[] { "DM_NFNET_", "NFNET-" })
             if (key.StartsWith(prefix, StringComparison.Ordinal)) key = key[prefix.Length..];
         return All.FirstOrDefault(c => c.Name == key) ?? throw new UnknownVariantException(name, Names);
@@ -67,12 +69,13 @@ public static class NFNetVariants
         return Names.Contains(config.Name) ? $"dm_nfnet_{config.Name.ToLowerInvariant()}" : config.Name;
     }
 
-    /// <summary>The <see cref="PretrainedConfig"/> of a network built from <paramref name="config"/>.</summary>
+    /// <summary>The <see cref="PretrainedConfig"/> of a network built from <paramref name="config"/>: its published weights'
+    /// (<see cref="PublishedWeights"/>) where its registry name has some, otherwise its own train/eval resolutions,
+    /// bicubic, ImageNet statistics and crop 0.9 (squashed for DeepMind's F-models, as their published ones).</summary>
     internal static PretrainedConfig PretrainedConfigOf(NFNetConfig config)
     {
-        var published = Weights.PretrainedVariants.All.FirstOrDefault(v => v.Variant == config.Name);
+        if (PublishedWeights.DefaultFor(RegistryName(config)) is { } published) return published.ToPretrainedConfig(config.RandAugment);
         return new PretrainedConfig(config.TrainResolution, config.EvalResolution, "bicubic", PretrainedConfig.ImageNetMean,
-            PretrainedConfig.ImageNetStd, published?.CropPercent ?? 0.9, "squash", config.RandAugment,
-            published is null ? null : $"timm/{published.TimmName}.dm_in1k", published?.NumClasses ?? 1000);
+            PretrainedConfig.ImageNetStd, 0.9, Names.Contains(config.Name) ? "squash" : "center", config.RandAugment);
     }
 }

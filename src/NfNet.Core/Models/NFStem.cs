@@ -1,59 +1,76 @@
 using NfNet.Layers;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace NfNet.Models;
 
 /// <summary>
-/// The deep-quad stem of NFNet-F: four 3×3 WS convs, width/8 → width/4 → width/2 → width at strides 2, 1, 1, 2,
-/// with a gamma-scaled activation between them and none after the last (timm <c>stem.conv1..4</c>, <c>act2..4</c>).
-/// Output: <c>StemWidth</c> channels at 1/4 of the input resolution.
+/// A NormFreeNet stem, built as timm's <c>create_stem</c> builds it from <see cref="NFNetConfig.StemType"/>: the deep
+/// stems (<c>deep_quad</c>: width/8 → /4 → /2 → width at strides 2, 1, 1, 2, NFNet-F's) are 3×3 WS convs
+/// <c>conv1…convN</c> with an activation <c>act2…actN</c> between them and none after the last; <c>3x3</c> and
+/// <c>7x7</c> are one WS conv <c>conv</c> at stride 2; the <c>pool</c> forms end with a 3×3 max pool at stride 2
+/// (<c>pool</c>).
 /// </summary>
 public sealed class NFStem : nn.Module<Tensor, Tensor>
 {
-    private ScaledWSConv2d conv1;
-    private ScaledActivation act2;
-    private ScaledWSConv2d conv2;
-    private ScaledActivation act3;
-    private ScaledWSConv2d conv3;
-    private ScaledActivation act4;
-    private ScaledWSConv2d conv4;
+    private readonly (ScaledActivation? Before, ScaledWSConv2d Conv)[] _steps;
+    private MaxPool2d? pool; // the only field TorchSharp registers (RegisterComponents): it comes after the convs
 
     /// <summary>Builds the stem of <paramref name="config"/>.</summary>
     public NFStem(NFNetConfig config, Device? device = null) : base(nameof(NFStem))
     {
-        var w = config.StemChannels;
-        conv1 = config.Conv(config.InChannels, w / 8, 3, stride: 2, device: device);
-        act2 = new ScaledActivation(config.Activation);
-        conv2 = config.Conv(w / 8, w / 4, 3, device: device);
-        act3 = new ScaledActivation(config.Activation);
-        conv3 = config.Conv(w / 4, w / 2, 3, device: device);
-        act4 = new ScaledActivation(config.Activation);
-        conv4 = config.Conv(w / 2, w, 3, stride: 2, device: device);
+        var convs = StemTypes.Convs(config.StemType, config.StemChannels);
+        var deep = convs.Count > 1;
+        _steps = new (ScaledActivation?, ScaledWSConv2d)[convs.Count];
+        long inChannels = config.InChannels;
+        for (var i = 0; i < convs.Count; i++)
+        {
+            var (width, kernel, stride) = convs[i];
+            ScaledActivation? before = null;
+            if (i > 0)
+            {
+                before = config.Act();
+                register_module($"act{i + 1}", before);
+            }
+            var conv = config.Conv(inChannels, width, kernel, stride, device: device);
+            register_module(deep ? $"conv{i + 1}" : "conv", conv);
+            _steps[i] = (before, conv);
+            inChannels = width;
+        }
+        pool = StemTypes.Pools(config.StemType) ? nn.MaxPool2d(3, 2, 1) : null;
         RegisterComponents();
+        OutChannels = inChannels;
     }
+
+    /// <summary>The first convolution's weight (where the image goes in: its device and dtype are the model's).</summary>
+    public Parameter FirstWeight => _steps[0].Conv.Weight;
+
+    /// <summary>Channels of the stem's output.</summary>
+    public long OutChannels { get; }
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = conv1.call(input);
-        // Each activation's gamma is folded into the next conv's weight (exact: the conv is linear).
-        x = conv2.call(act2.ForwardUnscaled(x), act2.Gamma);
-        x = conv3.call(act3.ForwardUnscaled(x), act3.Gamma);
-        x = conv4.call(act4.ForwardUnscaled(x), act4.Gamma);
+        var x = input;
+        foreach (var (before, conv) in _steps)
+            // Each activation's gamma (1 when the convs carry it) is folded into the next conv's weight (exact: the conv is linear).
+            x = before is null ? conv.call(x) : conv.call(before.ForwardUnscaled(x), before.Gamma);
+        if (pool is not null) x = pool.call(x);
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary>MACs for one <paramref name="h"/> × <paramref name="w"/> image; returns the output size too.</summary>
+    /// <summary>MACs for one <paramref name="h"/> × <paramref name="w"/> image (the pool not counted); returns the output size too.</summary>
     public (long Macs, long H, long W) CountMacs(long h, long w)
     {
         long macs = 0;
-        foreach (var conv in new[] { conv1, conv2, conv3, conv4 })
+        foreach (var (_, conv) in _steps)
         {
             macs += conv.CountMacs(h, w);
             (h, w) = conv.OutputSize(h, w);
         }
+        if (pool is not null) (h, w) = ((h - 1) / 2 + 1, (w - 1) / 2 + 1); // kernel 3, stride 2, padding 1
         return (macs, h, w);
     }
 }

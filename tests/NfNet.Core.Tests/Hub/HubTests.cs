@@ -145,19 +145,11 @@ public sealed class HubTests : IDisposable
     public void ACacheLaidOutByHandAsHuggingFaceHubDoesIsFoundAndLoadedByRegistryName()
     {
         // What `huggingface_hub.hf_hub_download("timm/dm_nfnet_f0.dm_in1k", "model.safetensors")` leaves behind, made by hand.
-        var bytes = TinyWeights;
-        var sha = LoopbackHub.Sha256(bytes);
-        var root = Path.Combine(_cache, "models--timm--dm_nfnet_f0.dm_in1k");
-        Directory.CreateDirectory(Path.Combine(root, "blobs"));
-        Directory.CreateDirectory(Path.Combine(root, "refs"));
-        Directory.CreateDirectory(Path.Combine(root, "snapshots", Commit));
-        File.WriteAllBytes(Path.Combine(root, "blobs", sha), bytes);
-        File.WriteAllText(Path.Combine(root, "refs", "main"), Commit);
-        File.CreateSymbolicLink(Path.Combine(root, "snapshots", Commit, "model.safetensors"), $"../../blobs/{sha}");
+        var snapshot = HandLaidCache.LayOut(_cache, "timm/dm_nfnet_f0.dm_in1k", Commit, TinyWeights);
 
         var settings = HubSettings.From(name => name switch { "HF_HOME" => Path.GetDirectoryName(_cache), "HF_HUB_CACHE" => _cache, "HF_HUB_OFFLINE" => "1", _ => null });
         var path = HubWeights.Resolve("dm_nfnet_f0", settings: settings);   // the registry name maps to timm's default tag
-        Assert.Equal(Path.Combine(root, "snapshots", Commit, "model.safetensors"), path);
+        Assert.Equal(snapshot, path);
         Assert.Equal(HubRepository.Parse("timm/dm_nfnet_f0.dm_in1k"), HubWeights.RepositoryOf("dm_nfnet_f0"));
         using var model = new NFNet(TestFixtures.TinyConfig);
         model.LoadSafetensors(path);

@@ -174,18 +174,28 @@ internal class GraphWriter
         return y;
     }
 
-    /// <summary>Global average pool → flatten → Gemm with the classifier at <paramref name="fc"/> (when there is one);
-    /// returns the logits (the pooled features with no classifier).</summary>
-    protected internal string Head(string x, string? fc)
+    /// <summary>Global pool → flatten → Gemm with the classifier at <paramref name="fc"/> (when there is one); returns
+    /// the logits (the pooled features with no classifier).</summary>
+    protected internal string Head(string x, string? fc, GlobalPool pool = GlobalPool.Avg)
     {
-        x = Pool(x);
+        x = Pool(x, pool);
         return fc is not null && _parameters.ContainsKey(fc + ".weight") ? Linear(fc, x) : x;
     }
 
-    /// <summary>Global average pool and flatten: [N, C, H, W] → [N, C].</summary>
-    protected internal string Pool(string x)
+    /// <summary>timm's global pool and flatten: [N, C, H, W] → [N, C] ([N, 2C] for <see cref="GlobalPool.CatAvgMax"/>).</summary>
+    /// <exception cref="OnnxExportException"><see cref="GlobalPool.None"/>: the graph's output is a pooled vector.</exception>
+    protected internal string Pool(string x, GlobalPool pool = GlobalPool.Avg)
     {
-        x = _g.Node("GlobalAveragePool", "pool", x);
+        string Avg() => _g.Node("GlobalAveragePool", "pool", x);
+        string Max() => _g.Node("GlobalMaxPool", "max_pool", x);
+        x = pool switch
+        {
+            GlobalPool.Avg => Avg(),
+            GlobalPool.Max => Max(),
+            GlobalPool.AvgMax => _g.Mul(_g.Node("Add", "avg_plus_max", Avg(), Max()), _g.Scalar("half", 0.5), "avgmax"),
+            GlobalPool.CatAvgMax => _g.Node("Concat", "catavgmax", new[] { Avg(), Max() }, OnnxGraph.Int("axis", 1)),
+            _ => throw new OnnxExportException($"the exported graph ends in pooled features; a model without global pooling ({pool}) is not exported"),
+        };
         return _g.Node("Flatten", "pre_logits", new[] { x }, OnnxGraph.Int("axis", 1));
     }
 

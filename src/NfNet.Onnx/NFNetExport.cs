@@ -24,6 +24,6 @@ internal sealed class NFNetExport : GraphWriter
         // (dropout is the identity at inference).
         if (e.Has("final_conv")) x = e.Conv("final_conv", x, 1.0);
         x = e.ScaledActivation("final_act", x);
-        return e.Head(x, model.NumClasses > 0 ? "head.fc" : null);
+        return e.Head(x, model.NumClasses > 0 ? "head.fc" : null, model.Head.Pool);
     }
 }

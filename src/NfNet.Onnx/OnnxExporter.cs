@@ -63,7 +63,7 @@ public static class OnnxExporter
             var context = new OnnxWriteContext(model, graph, height, width);
             var output = context.Write(model, "", options.InputName);
             graph.Output(output, options.OutputName);
-            graph.Graph.Output.Add(OnnxGraph.Value(options.OutputName, options.DynamicBatch, 1, model.NumClasses > 0 ? model.NumClasses : model.NumFeatures));
+            graph.Graph.Output.Add(OnnxGraph.Value(options.OutputName, options.DynamicBatch, 1, model.NumClasses > 0 ? model.NumClasses : model.PooledFeatures));
         }
 
         var result = new ModelProto

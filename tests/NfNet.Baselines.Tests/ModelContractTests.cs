@@ -91,6 +91,15 @@ public sealed class ModelContractTests
         Assert.NotEqual(timm.ParameterCount(), deepMind.ParameterCount());
     }
 
+    [Fact]
+    public void TheComparisonModelsPoolByAverageOnly()
+    {
+        using var resnet = ModelRegistry.Create("resnet50", numClasses: 5, device: META);
+        var error = Assert.Throws<ArgumentException>(() => resnet.ResetClassifier(4, GlobalPool.Max));
+        Assert.Contains("average only", error.Message);
+        Assert.Equal(5, resnet.NumClasses);
+    }
+
     [Theory]
     [InlineData("nf_resnet51", "nf_resnet50")]
     [InlineData("nfnet_f8", "nfnet_f0")]

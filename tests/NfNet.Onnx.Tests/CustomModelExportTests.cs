@@ -81,7 +81,7 @@ public sealed class CustomModelExportTests : IDisposable
         }
 
         public override Tensor forward_head(Tensor features, bool preLogits = false) =>
-            head is not null ? head.forward(features, preLogits) : preLogits ? ClassifierHead.Pool(features) : _classifier.Apply(ClassifierHead.Pool(features));
+            head is not null ? head.forward(features, preLogits) : preLogits ? GlobalPool.Avg.Apply(features) : _classifier.Apply(GlobalPool.Avg.Apply(features));
     }
 
     private static LayerBuiltNet Build(LayerBuiltConfig config)

@@ -58,4 +58,26 @@ public sealed class FamilyExportTests : IDisposable
             foreach (var t in inputs.Values.Concat(expected.Values)) t.Dispose();
         }
     }
+
+    [Theory]
+    [InlineData(GlobalPool.Max, 5)]
+    [InlineData(GlobalPool.AvgMax, 5)]
+    [InlineData(GlobalPool.CatAvgMax, 5)]
+    [InlineData(GlobalPool.CatAvgMax, 0)]   // the pooled features themselves: twice the width
+    public void EveryGlobalPoolExportsAsTorchSharpComputesIt(GlobalPool pool, int classes)
+    {
+        TorchSharp.torch.manual_seed(9);
+        using var model = ModelRegistry.Create("test_nfnet", new ModelOptions { NumClasses = classes });
+        model.ResetClassifier(classes, pool);
+        model.eval();
+        using var x = TorchSharp.torch.randn(2, 3, 64, 64);
+        using var _ = TorchSharp.torch.no_grad();
+        using var expected = model.forward(x);
+        var path = Path.Combine(_dir, $"pool-{pool}-{classes}.onnx");
+        model.ExportOnnx(path, 64, 64);
+        var actual = OnnxExportTests.RunOnnx(path, x, out var shape);
+        Assert.Equal(expected.shape, shape);
+        var error = OnnxExportTests.MaxAbs(actual, expected);
+        Assert.True(error <= 1e-4 * Math.Max(1.0, expected.abs().max().ReadDouble()), $"max |TorchSharp - ONNX Runtime| = {error:E3}");
+    }
 }

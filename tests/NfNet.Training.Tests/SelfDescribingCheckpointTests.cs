@@ -44,7 +44,7 @@ public sealed class SelfDescribingCheckpointTests : IDisposable
         public override Tensor forward_features(Tensor images) => nn.functional.relu(conv.call(images));
         public override Tensor forward_head(Tensor features, bool preLogits = false)
         {
-            using var pooled = ClassifierHead.Pool(features);
+            using var pooled = GlobalPool.Avg.Apply(features);
             return preLogits ? pooled.alias() : _classifier.Apply(pooled);
         }
     }

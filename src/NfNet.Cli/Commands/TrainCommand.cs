@@ -28,7 +28,7 @@ public sealed class TrainSettings : CliSettings
     public string? Model { get; init; }
 
     [CommandOption("-p|--pretrained <FILE|ID>")]
-    [Description("Start from timm safetensors, an NfNet.NET checkpoint, or published weights (hf-hub:ORG/NAME; the classifier is reset for your classes)")]
+    [Description("Start from timm safetensors, an NfNet.NET checkpoint, or published weights (timm's name.tag, e.g. eca_nfnet_l0.ra2_in1k, or hf-hub:ORG/NAME; the classifier is reset for your classes)")]
     public string? Pretrained { get; init; }
 
     [CommandOption("--freeze-backbone")]

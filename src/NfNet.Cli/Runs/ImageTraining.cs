@@ -38,8 +38,9 @@ internal static class ImageTraining
         if (s.Pretrained is { } pretrained)
         {
             var path = File.Exists(pretrained) ? pretrained
-                : pretrained.Contains('/', StringComparison.Ordinal) ? HubWeights.Resolve(pretrained, progress: new DownloadProgress())
-                : throw new CliException($"--pretrained: no file at '{pretrained}' (or give a Hub id, hf-hub:ORG/NAME)");
+                : pretrained.Contains('/', StringComparison.Ordinal) || PublishedWeights.FindTag(pretrained) is not null
+                    ? HubWeights.Resolve(pretrained, progress: new DownloadProgress())
+                : throw new CliException($"--pretrained: no file at '{pretrained}' (or give a Hub id, hf-hub:ORG/NAME, or timm's name.tag such as eca_nfnet_l0.ra2_in1k)");
             var report = PretrainedWeights.LoadBackbone(model, path);
             Console.WriteLine($"  loaded {report.Loaded.Count} tensors from {path}" +
                 (report.ShapeMismatched.Count + report.Missing.Count > 0 ? $"; classifier reset for {classes} classes" : ""));

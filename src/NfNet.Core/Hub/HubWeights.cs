@@ -21,7 +21,7 @@ public static class HubWeights
     {
         ArgumentNullException.ThrowIfNull(nameOrId);
         if (nameOrId.Contains('/', StringComparison.Ordinal)) return HubRepository.Parse(nameOrId);
-        if (PublishedWeights.Tagged(nameOrId) is { } tagged) return HubRepository.Parse(tagged.HubId);
+        if (PublishedWeights.FindTag(nameOrId) is { } tagged) return HubRepository.Parse(tagged.HubId);
         if (!ModelRegistry.Contains(nameOrId))
             throw new ArgumentException($"'{nameOrId}' is neither a registered model nor a Hub id (org/name)", nameof(nameOrId));
         using var probe = ModelRegistry.Create(nameOrId, device: TorchSharp.torch.META);

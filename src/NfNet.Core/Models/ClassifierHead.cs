@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 namespace NfNet.Models;
 
 /// <summary>
-/// Global average pool → dropout (training only) → linear classifier (<c>head.fc</c>, N(0, 0.01) weights and zero
-/// bias, as DeepMind and timm initialise it). With 0 classes there is no classifier and it returns pooled features.
+/// Global pool (average by default; any of timm's, <see cref="GlobalPool"/>) → dropout (training only) → linear
+/// classifier (<c>head.fc</c>, N(0, 0.01) weights and zero bias, as DeepMind and timm initialise it). With 0 classes
+/// there is no classifier and it returns pooled features.
 /// </summary>
 public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
 {
@@ -19,13 +20,19 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
 
     /// <summary>Creates the head for <paramref name="numFeatures"/> pooled features; <paramref name="path"/> is its
     /// state-dict path in the model; <paramref name="zeroInit"/> starts the classifier at zero (timm's <c>zero_init_fc</c>).</summary>
-    public ClassifierHead(long numFeatures, long numClasses, double dropRate, Device? device = null, string path = "head", bool zeroInit = false) : base(nameof(ClassifierHead))
+    public ClassifierHead(long numFeatures, long numClasses, double dropRate, Device? device = null, string path = "head", bool zeroInit = false,
+        GlobalPool pool = GlobalPool.Avg) : base(nameof(ClassifierHead))
     {
         NumFeatures = numFeatures;
+        Pool = pool;
         drop = nn.Dropout(dropRate);
         RegisterComponents();
-        _classifier = new LinearClassifier(this, "fc", path + ".fc", numFeatures, numClasses, LinearClassifier.NormalInit(zeroInit ? 0.0 : ClassifierInitStd), device);
+        _classifier = new LinearClassifier(this, "fc", path + ".fc", pool.PooledWidth(numFeatures), numClasses,
+            LinearClassifier.NormalInit(zeroInit ? 0.0 : ClassifierInitStd), device);
     }
+
+    /// <summary>The global pool (set by the model's <see cref="ImageClassifier.ResetClassifier(int, GlobalPool?)"/>).</summary>
+    public GlobalPool Pool { get; internal set; }
 
     /// <summary>Pooled feature width.</summary>
     public long NumFeatures { get; }
@@ -39,9 +46,6 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
     /// <summary>The classifier layer: a <see cref="Linear"/>, or an identity when there are 0 classes.</summary>
     public nn.Module<Tensor, Tensor> Fc => (nn.Module<Tensor, Tensor>?)_classifier.Layer ?? nn.Identity();
 
-    /// <summary>Global average pool over H and W: [N, C, H, W] → [N, C].</summary>
-    public static Tensor Pool(Tensor features) => features.mean(new long[] { 2, 3 });
-
     /// <inheritdoc />
     public override Tensor forward(Tensor features) => forward(features, preLogits: false);
 
@@ -49,7 +53,7 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
     public Tensor forward(Tensor features, bool preLogits)
     {
         using var scope = NewDisposeScope();
-        var x = drop.call(Pool(features));
+        var x = drop.call(Pool.Apply(features));
         if (!preLogits) x = _classifier.Apply(x);
         return x.MoveToOuterDisposeScope();
     }

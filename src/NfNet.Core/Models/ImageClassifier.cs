@@ -47,6 +47,10 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// <summary>Width of the pooled features that the classifier reads (timm's <c>num_features</c>).</summary>
     public abstract int NumFeatures { get; }
 
+    /// <summary>Width of the pooled features the classifier reads (<see cref="forward_head"/> with <c>preLogits</c>):
+    /// <see cref="NumFeatures"/>, doubled by the <see cref="GlobalPool.CatAvgMax"/> pool.</summary>
+    public long PooledFeatures => Classifier.NumFeatures;
+
     /// <summary>The configuration record the model was built from (serialised into checkpoints).</summary>
     public abstract object Configuration { get; }
 
@@ -91,13 +95,31 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// removes it), on the trunk's device and dtype, with the model's own classifier initialisation. For fine-tuning on
     /// another label set.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> is negative.</exception>
-    public void ResetClassifier(int numClasses)
+    public void ResetClassifier(int numClasses) => ResetClassifier(numClasses, null);
+
+    /// <summary>timm's <c>reset_classifier(num_classes, global_pool)</c>: <see cref="ResetClassifier(int)"/>, and the
+    /// head's global pool replaced by <paramref name="globalPool"/> (null keeps it). The NormFreeNet family has every
+    /// pool of <see cref="GlobalPool"/>; the other models pool by average only.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> is negative.</exception>
+    /// <exception cref="ArgumentException">The model has no such pool, or <see cref="GlobalPool.None"/> with a classifier.</exception>
+    public void ResetClassifier(int numClasses, GlobalPool? globalPool)
     {
         CheckClassCount(numClasses);
         var classifier = Classifier.Parameters().Select(p => p.Parameter.Handle).ToHashSet();
         var reference = parameters().FirstOrDefault(p => !classifier.Contains(p.Handle))
             ?? throw new InvalidOperationException($"{ModelName} has no parameters outside its classifier to take the device and dtype from");
-        Classifier.Reset(numClasses, reference.device, reference.dtype);
+        var pooledWidth = ConfigureHead(numClasses, globalPool);
+        Classifier.Reset(numClasses, reference.device, reference.dtype, pooledWidth);
+    }
+
+    /// <summary>Called by <see cref="ResetClassifier(int, GlobalPool?)"/> before the classifier is replaced: checks and
+    /// applies the pool and records the new head; returns the classifier's input width.</summary>
+    /// <exception cref="ArgumentException">The model has no such pool.</exception>
+    protected virtual long ConfigureHead(int numClasses, GlobalPool? globalPool)
+    {
+        if (globalPool is { } pool && pool != GlobalPool.Avg)
+            throw new ArgumentException($"{ModelName} pools by average only (timm's other global pools are built for the NormFreeNet family)", nameof(globalPool));
+        return Classifier.NumFeatures;
     }
 
     /// <summary>

@@ -46,7 +46,7 @@ public sealed class LinearClassifier
     public string Path { get; }
 
     /// <summary>Pooled feature width.</summary>
-    public long NumFeatures { get; }
+    public long NumFeatures { get; private set; }
 
     /// <summary>The layer; null with 0 classes.</summary>
     public Linear? Layer { get; private set; }
@@ -69,12 +69,13 @@ public sealed class LinearClassifier
         Layer is null ? Array.Empty<(string, Parameter)>() : new[] { ($"{Path}.weight", Layer.weight!), ($"{Path}.bias", Layer.bias!) };
 
     /// <summary>Replaces the layer by a freshly initialised one with <paramref name="numClasses"/> outputs (0 removes
-    /// it) on <paramref name="device"/> in <paramref name="dtype"/>, keeping its place in the state dict; the old layer
-    /// is disposed.</summary>
+    /// it) on <paramref name="device"/> in <paramref name="dtype"/>, reading <paramref name="numFeatures"/> pooled
+    /// features (null: as before), keeping its place in the state dict; the old layer is disposed.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> is negative.</exception>
-    public void Reset(long numClasses, Device device, ScalarType dtype)
+    public void Reset(long numClasses, Device device, ScalarType dtype, long? numFeatures = null)
     {
         if (numClasses < 0) throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "the class count must be >= 0 (0 removes the classifier)");
+        NumFeatures = numFeatures ?? NumFeatures;
         var old = Layer;
         Layer = Create(numClasses, device);
         Layer?.to(dtype);

@@ -96,7 +96,7 @@ public static class ModelRegistry
         if (Factories.TryGetValue(name.Trim(), out var factory))
             return options.Pretrained ? PretrainedModel.Create(name, options, factory) : factory(options);
         // timm's "model.tag": the model, with those published weights when pretrained.
-        if (PublishedWeights.Tagged(name) is { } tagged && Factories.TryGetValue(tagged.Model, out factory))
+        if (PublishedWeights.FindTag(name) is { } tagged && Factories.TryGetValue(tagged.Model, out factory))
             return options.Pretrained ? PretrainedModel.Create(tagged.Model, options, factory, tagged) : factory(options);
         throw new UnknownModelException(name, Names);
     }

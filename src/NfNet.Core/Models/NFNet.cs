@@ -35,7 +35,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     /// <exception cref="InvalidNFNetConfigException">The configuration is not buildable.</exception>
     public NFNet(NFNetConfig config, Device? device = null) : base(NFNetVariants.RegistryName(config ?? throw new ArgumentNullException(nameof(config))))
     {
-        Config = config.Validate();
+        _config = config.Validate();
         BlockSpecs = NFBlockSpec.Schedule(config);
 
         stem = new NFStem(config, device);
@@ -46,7 +46,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         stages = nn.Sequential(stageModules.ToArray());
         final_conv = config.HasFinalConv ? config.Conv(config.StageWidth(config.Widths.Count - 1), config.NumFeatures, 1, device: device) : null;
         final_act = config.Act();
-        head = new ClassifierHead(config.NumFeatures, config.NumClasses, config.DropRate, device, zeroInit: config.ZeroInitFc);
+        head = new ClassifierHead(config.NumFeatures, config.NumClasses, config.DropRate, device, zeroInit: config.ZeroInitFc, pool: config.GlobalPool);
         RegisterComponents();
     }
 
@@ -60,8 +60,11 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         return new NFNet(config, device);
     }
 
-    /// <summary>The configuration this network was built from.</summary>
-    public NFNetConfig Config { get; }
+    private NFNetConfig _config;
+
+    /// <summary>The configuration this network was built from, with the head as it is now (class count and global pool
+    /// after <see cref="ImageClassifier.ResetClassifier(int, GlobalPool?)"/>), so that a checkpoint rebuilds it.</summary>
+    public NFNetConfig Config => _config;
 
     /// <summary>Per-block constants, in order.</summary>
     public IReadOnlyList<NFBlockSpec> BlockSpecs { get; }
@@ -97,6 +100,17 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
 
     /// <inheritdoc />
     protected override LinearClassifier Classifier => head.Classifier;
+
+    /// <summary>Any of timm's global pools; <see cref="GlobalPool.None"/> only without a classifier.</summary>
+    protected override long ConfigureHead(int numClasses, GlobalPool? globalPool)
+    {
+        var next = _config with { NumClasses = numClasses, GlobalPool = globalPool ?? head.Pool };
+        if (next.GlobalPool == GlobalPool.None && numClasses != 0)
+            throw new ArgumentException($"no pooling leaves a feature map, which a classifier cannot read: reset {ModelName} to 0 classes", nameof(globalPool));
+        head.Pool = next.GlobalPool;
+        _config = next;
+        return next.GlobalPool.PooledWidth(next.NumFeatures);
+    }
 
     /// <summary>Every block's <c>skipinit_gain</c> (initialised to 0), with its state-dict name; none without skipinit.</summary>
     public override IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>

@@ -89,6 +89,10 @@ public sealed record NFNetConfig
     /// <summary>Classifier outputs; 0 builds no classifier (<c>forward</c> returns pooled features).</summary>
     public int NumClasses { get; init; } = 1000;
 
+    /// <summary>The head's global pool (timm's <c>global_pool</c>): average by default; <see cref="GlobalPool.CatAvgMax"/>
+    /// doubles the classifier's input; <see cref="GlobalPool.None"/> returns the feature map and needs 0 classes.</summary>
+    public GlobalPool GlobalPool { get; init; } = GlobalPool.Avg;
+
     /// <summary>Input image channels.</summary>
     public int InChannels { get; init; } = 3;
 
@@ -234,6 +238,9 @@ public sealed record NFNetConfig
             Fail(nameof(StemWidth), $"the deep stems use width/2 and 3·width/8: expected at least 3 after rounding, got {StemChannels}");
         if (!(Alpha > 0)) Fail(nameof(Alpha), $"must be positive, got {Alpha}");
         if (NumClasses < 0) Fail(nameof(NumClasses), $"must be >= 0 (0 = no classifier), got {NumClasses}");
+        if (!Enum.IsDefined(GlobalPool)) Fail(nameof(GlobalPool), $"unknown global pool {(int)GlobalPool}");
+        if (GlobalPool == GlobalPool.None && NumClasses != 0)
+            Fail(nameof(GlobalPool), $"no pooling leaves a feature map, which a classifier cannot read: use 0 classes (got {NumClasses})");
         if (InChannels <= 0) Fail(nameof(InChannels), $"must be positive, got {InChannels}");
         if (!(DropRate >= 0 && DropRate < 1)) Fail(nameof(DropRate), $"must be in [0, 1), got {DropRate}");
         if (!(StochasticDepthRate >= 0 && StochasticDepthRate < 1)) Fail(nameof(StochasticDepthRate), $"must be in [0, 1), got {StochasticDepthRate}");

@@ -92,8 +92,11 @@ public static class PublishedWeights
             ?? throw new UnknownModelException(name, All.Select(w => w.Name).Concat(All.Select(w => w.Model)).Distinct().ToArray());
     }
 
-    /// <summary>Splits <c>model.tag</c> into the model and its published weights; null when <paramref name="name"/> has no tag
-    /// or the tag is not published.</summary>
-    internal static PublishedWeight? Tagged(string name) =>
-        name.Contains('.') ? All.FirstOrDefault(w => string.Equals(w.Name, name.Trim(), StringComparison.OrdinalIgnoreCase)) : null;
+    /// <summary>The published weights timm's full name <c>model.tag</c> names (case-insensitive); null when
+    /// <paramref name="name"/> has no tag or the tag is not published.</summary>
+    public static PublishedWeight? FindTag(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return name.Contains('.') ? All.FirstOrDefault(w => string.Equals(w.Name, name.Trim(), StringComparison.OrdinalIgnoreCase)) : null;
+    }
 }

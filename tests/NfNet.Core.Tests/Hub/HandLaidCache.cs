@@ -8,7 +8,7 @@ internal static class HandLaidCache
     /// returns the snapshot path.</summary>
     public static string LayOut(string cache, string repository, string commit, byte[] bytes)
     {
-        var sha = LoopbackHub.Sha256(bytes);
+        var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
         var root = Path.Combine(cache, "models--" + repository.Replace("/", "--"));
         Directory.CreateDirectory(Path.Combine(root, "blobs"));
         Directory.CreateDirectory(Path.Combine(root, "refs"));

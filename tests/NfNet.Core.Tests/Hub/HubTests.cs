@@ -210,7 +210,7 @@ public sealed class HubTests : IDisposable
         public override Tensor forward_features(Tensor images) => conv.call(images);
         public override Tensor forward_head(Tensor features, bool preLogits = false)
         {
-            using var pooled = ClassifierHead.Pool(features);
+            using var pooled = GlobalPool.Avg.Apply(features);
             return preLogits ? pooled.alias() : _classifier.Apply(pooled);
         }
     }

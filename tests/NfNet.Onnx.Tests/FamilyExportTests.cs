@@ -80,4 +80,16 @@ public sealed class FamilyExportTests : IDisposable
         var error = OnnxExportTests.MaxAbs(actual, expected);
         Assert.True(error <= 1e-4 * Math.Max(1.0, expected.abs().max().ReadDouble()), $"max |TorchSharp - ONNX Runtime| = {error:E3}");
     }
+
+    [Fact]
+    public void ADilatedBackboneIsRefusedByNameNotWrittenWrong()
+    {
+        var config = (NFNetConfig)ModelRegistry.Configure("test_nfnet") with { OutputStride = 16 };
+        using var model = new NFNet(config);
+        model.eval();
+        var path = Path.Combine(_dir, "dilated.onnx");
+        var error = Assert.Throws<OnnxExportException>(() => model.ExportOnnx(path, 64, 64));
+        Assert.Contains("dilation", error.Message);
+        Assert.False(File.Exists(path));
+    }
 }

@@ -46,11 +46,11 @@ public sealed class NFBlock : nn.Module<Tensor, Tensor>, IMacCounted, IResidualB
         act1 = config.Act();
         conv1 = config.Conv(spec.InChannels, spec.MidChannels, 1, device: device);
         act2 = config.Act();
-        conv2 = config.Conv(spec.MidChannels, spec.MidChannels, 3, spec.Stride, spec.Groups, device);
+        conv2 = config.Conv(spec.MidChannels, spec.MidChannels, 3, spec.Stride, spec.Groups, device, spec.FirstDilation);
         if (config.ExtraConv)
         {
             act2b = config.Act();
-            conv2b = config.Conv(spec.MidChannels, spec.MidChannels, 3, 1, spec.Groups, device);
+            conv2b = config.Conv(spec.MidChannels, spec.MidChannels, 3, 1, spec.Groups, device, spec.Dilation);
         }
         var attention = config.Attention(spec.AttentionChannels, spec.SeChannels, device);
         if (config.Reg) attn = attention; else attn_last = attention;

@@ -48,6 +48,13 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         final_act = config.Act();
         head = new ClassifierHead(config.NumFeatures, config.NumClasses, config.DropRate, device, zeroInit: config.ZeroInitFc, pool: config.GlobalPool);
         RegisterComponents();
+
+        // timm's feature_info: the stem's map, each stage's output, and final_conv's in place of the last stage's.
+        var info = new List<FeatureInfo> { new((int)stem.FeatureChannels, 2, $"stem.{stem.FeatureModule}") };
+        for (var s = 0; s < config.Depths.Count; s++)
+            info.Add(new FeatureInfo(config.StageWidth(s), BlockSpecs.Last(b => b.Stage == s).NetStride, $"stages.{s}"));
+        if (final_conv is not null) info[^1] = info[^1] with { Channels = config.NumFeatures, Module = "final_conv" };
+        FeatureInfo = info;
     }
 
     /// <summary>Builds a named variant ("F0" … "F7", or timm's <c>dm_nfnet_f0</c> …) with optional overrides.</summary>
@@ -148,6 +155,38 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         if (final_conv is not null) x = final_conv.call(x);
         x = final_act.call(x);
         return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The feature maps the network offers as a backbone (timm's <c>feature_info</c>): the stem's (reduction 2),
+    /// each stage's output, and <c>final_conv</c>'s in place of the last stage's when there is one.</summary>
+    public IReadOnlyList<FeatureInfo> FeatureInfo { get; }
+
+    /// <summary>
+    /// The network as a backbone (timm's <c>features_only=True</c>): the feature maps of <see cref="FeatureInfo"/> at
+    /// <paramref name="outIndices"/> (all when none are given), in index order, each [N, channels, ⌈H/reduction⌉,
+    /// ⌈W/reduction⌉]. Only the layers up to the last index asked for run. The last stage's map is <c>final_conv</c>'s
+    /// output before its activation, as timm's.
+    /// </summary>
+    /// <exception cref="InvalidInputException">Not a 4-D floating tensor with the configured channel count.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index outside <see cref="FeatureInfo"/>, or one given twice.</exception>
+    public IReadOnlyList<Tensor> ForwardFeatureMaps(Tensor images, params int[] outIndices)
+    {
+        CheckInput(images);
+        var wanted = outIndices is { Length: > 0 } ? outIndices.Order().ToArray() : Enumerable.Range(0, FeatureInfo.Count).ToArray();
+        if (wanted.Any(i => i < 0 || i >= FeatureInfo.Count) || wanted.Distinct().Count() != wanted.Length)
+            throw new ArgumentOutOfRangeException(nameof(outIndices), $"feature indices must be distinct, from 0 to {FeatureInfo.Count - 1}; got {string.Join(", ", outIndices)}");
+        using var scope = NewDisposeScope();
+        var maps = new List<Tensor>(wanted.Length);
+        var (x, stemMap) = stem.ForwardWithFeature(images);
+        if (wanted[0] == 0) maps.Add(stemMap);
+        for (var s = 0; s < StageCount && s + 1 <= wanted[^1]; s++)
+        {
+            x = Stage(s).call(x);
+            if (s == StageCount - 1 && final_conv is not null) x = final_conv.call(x);
+            if (wanted.Contains(s + 1)) maps.Add(x);
+        }
+        foreach (var map in maps) map.MoveToOuterDisposeScope();
+        return maps;
     }
 
     /// <summary>The head on trunk features: logits, or with <paramref name="preLogits"/> the pooled features [N, F].</summary>

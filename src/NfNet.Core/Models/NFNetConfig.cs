@@ -89,6 +89,11 @@ public sealed record NFNetConfig
     /// <summary>Classifier outputs; 0 builds no classifier (<c>forward</c> returns pooled features).</summary>
     public int NumClasses { get; init; } = 1000;
 
+    /// <summary>The network's total stride (timm's <c>output_stride</c>): 32, or 16 or 8 for dense feature maps, where the
+    /// last stages keep their resolution and dilate their 3×3 convolutions instead of striding (a backbone for
+    /// segmentation or detection). The parameters are the same at every output stride.</summary>
+    public int OutputStride { get; init; } = 32;
+
     /// <summary>The head's global pool (timm's <c>global_pool</c>): average by default; <see cref="GlobalPool.CatAvgMax"/>
     /// doubles the classifier's input; <see cref="GlobalPool.None"/> returns the feature map and needs 0 classes.</summary>
     public GlobalPool GlobalPool { get; init; } = GlobalPool.Avg;
@@ -238,6 +243,7 @@ public sealed record NFNetConfig
             Fail(nameof(StemWidth), $"the deep stems use width/2 and 3·width/8: expected at least 3 after rounding, got {StemChannels}");
         if (!(Alpha > 0)) Fail(nameof(Alpha), $"must be positive, got {Alpha}");
         if (NumClasses < 0) Fail(nameof(NumClasses), $"must be >= 0 (0 = no classifier), got {NumClasses}");
+        if (OutputStride is not (8 or 16 or 32)) Fail(nameof(OutputStride), $"must be 8, 16 or 32, got {OutputStride}");
         if (!Enum.IsDefined(GlobalPool)) Fail(nameof(GlobalPool), $"unknown global pool {(int)GlobalPool}");
         if (GlobalPool == GlobalPool.None && NumClasses != 0)
             Fail(nameof(GlobalPool), $"no pooling leaves a feature map, which a classifier cannot read: use 0 classes (got {NumClasses})");

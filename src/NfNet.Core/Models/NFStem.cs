@@ -49,16 +49,40 @@ public sealed class NFStem : nn.Module<Tensor, Tensor>
     /// <summary>Channels of the stem's output.</summary>
     public long OutChannels { get; }
 
+    /// <summary>Which conv's output is the stem's feature map (timm's stem <c>feature_info</c>): a deep stem's
+    /// second-last conv (half the width, stride 2), otherwise the one conv (before the pool).</summary>
+    internal int FeatureConv => _steps.Length > 1 ? _steps.Length - 2 : 0;
+
+    /// <summary>The module path of the stem's feature map, under the stem (<c>conv3</c> of <c>deep_quad</c>, <c>conv</c>).</summary>
+    internal string FeatureModule => _steps.Length > 1 ? $"conv{FeatureConv + 1}" : "conv";
+
+    /// <summary>Channels of the stem's feature map.</summary>
+    internal long FeatureChannels => _steps[FeatureConv].Conv.OutChannels;
+
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
+    public override Tensor forward(Tensor input) => Forward(input, keepFeature: false).Output;
+
+    /// <summary>The stem's output and its feature map (<see cref="FeatureConv"/>'s output).</summary>
+    internal (Tensor Output, Tensor Feature) ForwardWithFeature(Tensor input)
+    {
+        var (output, feature) = Forward(input, keepFeature: true);
+        return (output, feature!);
+    }
+
+    private (Tensor Output, Tensor? Feature) Forward(Tensor input, bool keepFeature)
     {
         using var scope = NewDisposeScope();
         var x = input;
-        foreach (var (before, conv) in _steps)
+        Tensor? feature = null;
+        for (var i = 0; i < _steps.Length; i++)
+        {
+            var (before, conv) = _steps[i];
             // Each activation's gamma (1 when the convs carry it) is folded into the next conv's weight (exact: the conv is linear).
             x = before is null ? conv.call(x) : conv.call(before.ForwardUnscaled(x), before.Gamma);
+            if (keepFeature && i == FeatureConv) feature = x.alias().MoveToOuterDisposeScope();
+        }
         if (pool is not null) x = pool.call(x);
-        return x.MoveToOuterDisposeScope();
+        return (x.MoveToOuterDisposeScope(), feature);
     }
 
     /// <summary>MACs for one <paramref name="h"/> × <paramref name="w"/> image (the pool not counted); returns the output size too.</summary>

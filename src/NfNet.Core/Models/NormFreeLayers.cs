@@ -10,8 +10,8 @@ internal static class NormFreeLayers
     /// <summary>A scaled WS conv with the configuration's padding, formula and epsilon; with γ outside the activations
     /// (<see cref="NFNetConfig.GammaInActivation"/> false) the activation's γ multiplies its weight scale.</summary>
     public static ScaledWSConv2d Conv(this NFNetConfig config, long inChannels, long outChannels, long kernel,
-        long stride = 1, long groups = 1, Device? device = null) =>
-        new(inChannels, outChannels, kernel, stride, dilation: 1, groups, hasBias: true, config.Padding,
+        long stride = 1, long groups = 1, Device? device = null, long dilation = 1) =>
+        new(inChannels, outChannels, kernel, stride, dilation, groups, hasBias: true, config.Padding,
             config.Standardization, config.StandardizationEps,
             gamma: config.GammaInActivation ? 1.0 : ActivationGammas.Of(config.Activation), device);
 

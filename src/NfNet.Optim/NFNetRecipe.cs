@@ -72,16 +72,20 @@ public static class NFNetRecipe
     /// <param name="clipSkipInitGain">Clip the zero-initialised <c>skipinit_gain</c> scalars (the paper does; for runs of
     /// a few thousand steps pass false, or the residual branches stay shut).</param>
     /// <param name="skipNonFiniteSteps">Skip steps with NaN/∞ gradients instead of raising.</param>
+    /// <param name="layerDecay">Layer-wise learning-rate decay (<see cref="LayerDecay"/>): one parameter group per depth of
+    /// an <see cref="ImageClassifier"/>, each at its scale of <paramref name="learningRate"/>; null for one group.</param>
     public static AdaptiveGradientClipping CreateSgdAgc(nn.Module model, double learningRate, double weightDecay = WeightDecay,
         double clipFactor = AdaptiveGradientClipping.DefaultClipFactor, double momentum = Momentum,
         ClassifierExclusion classifier = ClassifierExclusion.DeepMindWeightOnly, bool clipSkipInitGain = true,
-        bool skipNonFiniteSteps = false)
+        bool skipNonFiniteSteps = false, double? layerDecay = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (!(learningRate > 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "learning rate must be positive");
         var parameters = model.parameters().ToArray();
         if (parameters.Length == 0) throw new ArgumentException("the model has no parameters", nameof(model));
-        var sgd = optim.SGD(parameters, learningRate, momentum: momentum, nesterov: true);
+        var sgd = layerDecay is { } decay
+            ? optim.SGD(LayerDecay.SgdGroups(model, learningRate, decay), learningRate, momentum: momentum, nesterov: true)
+            : optim.SGD(parameters, learningRate, momentum: momentum, nesterov: true);
         var decayed = SplitForWeightDecay(model).Decayed.Select(p => p.Parameter);
         return new AdaptiveGradientClipping(sgd, AgcParameters.ForModel(model, classifier, clipSkipInitGain), clipFactor,
             skipNonFiniteSteps: skipNonFiniteSteps, weightDecay: new CoupledWeightDecay(weightDecay, decayed));

@@ -166,7 +166,7 @@ public sealed class Trainer : IDisposable
                 lossSum += loss * count;
                 correct += acc * count;
                 seen += count;
-                var lr = Optimizer.ParamGroups.First().LearningRate;
+                var lr = Optimizer.ParamGroups.Max(g => g.LearningRate);
                 Step++;
                 _schedule.step();
                 StepCompleted?.Invoke(new StepProgress(epoch, Step, _stepsPerEpoch, total, loss, acc, lr, seen / clock.Elapsed.TotalSeconds, Skipped()));
@@ -180,7 +180,7 @@ public sealed class Trainer : IDisposable
                 if (Ema is not null) using (Ema.ApplyTo(_model)) emaResult = Evaluate(test);
             }
             var metrics = new EpochMetrics(epoch + 1, Step, seen > 0 ? lossSum / seen : double.NaN, seen > 0 ? correct / seen : double.NaN,
-                Optimizer.ParamGroups.First().LearningRate, result, emaResult, seconds, seen / seconds, Skipped(), Devices.Precision.Name(o.Precision));
+                Optimizer.ParamGroups.Max(g => g.LearningRate), result, emaResult, seconds, seen / seconds, Skipped(), Devices.Precision.Name(o.Precision));
             _history.Add(metrics);
             EpochCompleted?.Invoke(metrics);
             if (o.CheckpointPath is { } path) SaveCheckpoint(path, epoch + 1);

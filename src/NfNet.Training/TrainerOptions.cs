@@ -27,6 +27,11 @@ public sealed record TrainerOptions
     public double? ClipFactor { get; init; } = 0.02;
     /// <summary>Clip the zero-initialised <c>skipinit_gain</c> scalars (false for short runs).</summary>
     public bool ClipSkipInitGain { get; init; }
+
+    /// <summary>Layer-wise learning-rate decay (timm's <c>--layer-decay</c>; <see cref="Optim.LayerDecay"/>): the
+    /// parameters at depth d of D learn at <c>LayerDecay^(D − 1 − d)</c> of the rate, the head at the full rate; null
+    /// (the default) for one rate everywhere. For fine-tuning, 0.65–0.85 is usual.</summary>
+    public double? LayerDecay { get; init; }
     /// <summary>SAM's ρ; 0 disables SAM.</summary>
     public double SamRho { get; init; }
     /// <summary>Label smoothing ε.</summary>

@@ -26,6 +26,27 @@ public sealed class TrainerPartsTests
         MaxSteps = 2,
     };
 
+    [Fact]
+    public void LayerDecayGivesTheTrainersOptimizerOneGroupPerDepthAndTrainsAFamilyMember()
+    {
+        manual_seed(0);
+        using var model = ModelRegistry.Create("nf_regnet_b0", numClasses: 4);
+        using var data = RandomData(16, 3, 32, 4, seed: 2);
+        using var trainer = new Trainer(model, Quick with { LayerDecay = 0.8, PeakLearningRate = 0.1 });
+        var rates = trainer.Optimizer.ParamGroups.Select(g => g.InitialLearningRate).ToArray();
+        var depths = model.ParameterDepths().Max(p => p.Depth) + 1;
+        Assert.Equal(18, rates.Length);                                         // stem, 16 blocks, head
+        Assert.Equal(Enumerable.Range(0, depths).Select(d => 0.1 * Math.Pow(0.8, depths - 1 - d)), rates, new ToleranceComparer(1e-12));
+        trainer.Fit(data);
+        Assert.True(model.parameters().All(p => p.isfinite().all().ToBoolean()));
+    }
+
+    private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
+    {
+        public bool Equals(double a, double b) => Math.Abs(a - b) <= tolerance;
+        public int GetHashCode(double value) => 0;
+    }
+
     [Theory]
     [InlineData("resnet50", "fc.weight")]
     [InlineData("efficientnetv2_b0", "classifier.weight")]

@@ -87,6 +87,23 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     public virtual IReadOnlyList<(string Name, Parameter Parameter)> ResidualGainParameters() =>
         Array.Empty<(string, Parameter)>();
 
+    /// <summary>
+    /// Every parameter with its depth, from the input (0) to the classifier (the largest), as timm's
+    /// <c>group_matcher(coarse=False)</c> orders them for layer-wise learning-rate decay (BEiT's; timm's
+    /// <c>--layer-decay</c>). By default each top-level module is one depth in registration order and the classifier
+    /// the last; the NormFreeNet family has timm's groups (the stem, each block, <c>final_conv</c> with the last block,
+    /// the head).
+    /// </summary>
+    public virtual IReadOnlyList<(string Name, Parameter Parameter, int Depth)> ParameterDepths()
+    {
+        var classifier = Classifier.Parameters().Select(p => p.Name).ToHashSet();
+        var modules = named_children().Select(c => c.name).ToList();
+        var trunk = named_parameters().Where(p => !classifier.Contains(p.name))
+            .Select(p => (Name: p.name, Parameter: p.parameter, Depth: Math.Max(0, modules.IndexOf(p.name.Split('.')[0])))).ToList();
+        var last = trunk.Count == 0 ? 0 : trunk.Max(p => p.Depth) + 1;
+        return trunk.Concat(Classifier.Parameters().Select(p => (p.Name, p.Parameter, last))).ToArray();
+    }
+
     /// <summary>The parameters the paper's weight decay applies to: the weights of convolutions and linear layers;
     /// not gains, biases, norm scales, residual gains or position tables (DeepMind <c>experiment_nfnets.py</c>).</summary>
     public virtual IReadOnlyList<(string Name, Parameter Parameter)> DecayedParameters() => ParameterRoles.LinearMapWeights(this);

@@ -108,6 +108,19 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
     /// <inheritdoc />
     protected override LinearClassifier Classifier => head.Classifier;
 
+    /// <summary>timm's NormFreeNet groups: the stem 0, block i of the network i + 1, <c>final_conv</c> with the last
+    /// block, the head last.</summary>
+    public override IReadOnlyList<(string Name, Parameter Parameter, int Depth)> ParameterDepths()
+    {
+        var blocks = _blocks.Select((b, i) => (Prefix: b.Spec.Name + ".", Depth: i + 1)).ToArray();
+        int DepthOf(string name) =>
+            name.StartsWith("stem.", StringComparison.Ordinal) ? 0
+            : name.StartsWith("final_conv.", StringComparison.Ordinal) ? _blocks.Length
+            : blocks.FirstOrDefault(b => name.StartsWith(b.Prefix, StringComparison.Ordinal)) is { Prefix: not null } block ? block.Depth
+            : _blocks.Length + 1;
+        return named_parameters().Select(p => (p.name, p.parameter, DepthOf(p.name))).ToArray();
+    }
+
     /// <summary>Any of timm's global pools; <see cref="GlobalPool.None"/> only without a classifier.</summary>
     protected override long ConfigureHead(int numClasses, GlobalPool? globalPool)
     {

@@ -40,7 +40,7 @@ public static class BenchmarkTarget
     /// <summary><see cref="TrainingSize(string, DeviceType)"/> with the variables read from <paramref name="environment"/>.</summary>
     internal static (int Resolution, int Batch) TrainingSize(string variant, DeviceType device, Func<string, string?> environment)
     {
-        var config = NFNetVariants.Get(variant);
+        var config = ConfigOf(variant);
         var cuda = device == DeviceType.CUDA;
         var resolution = PositiveInt("NFNET_BENCH_RES", cuda ? config.TrainResolution : 128, environment);
         var batch = PositiveInt("NFNET_BENCH_BATCH", cuda ? PaperBatchPerDevice : CpuBatch(config), environment);
@@ -53,10 +53,19 @@ public static class BenchmarkTarget
 
     /// <summary><see cref="InferenceSize(string)"/> with the variables read from <paramref name="environment"/>.</summary>
     internal static (int Resolution, int Batch) InferenceSize(string variant, Func<string, string?> environment) =>
-        (PositiveInt("NFNET_BENCH_INFER_RES", NFNetVariants.Get(variant).EvalResolution, environment),
+        (PositiveInt("NFNET_BENCH_INFER_RES", ConfigOf(variant).EvalResolution, environment),
          PositiveInt("NFNET_BENCH_INFER_BATCH", 1, environment));
 
     /// <summary>CPU default batch: 8 for F0–F2, 4 for F3–F4, 2 for F5–F7 (by third-stage depth: 6/12/18, 24/30, 36/42).</summary>
+    /// <summary>The configuration of <paramref name="variant"/>: a NormFreeNet family name (<c>eca_nfnet_l0</c>,
+    /// <c>nf_regnet_b1</c>, <c>dm_nfnet_f0</c>) or a DeepMind variant (<c>F0</c>).</summary>
+    internal static NFNetConfig ConfigOf(string variant) =>
+        NormFreeFamily.Names.Contains(variant, StringComparer.OrdinalIgnoreCase) ? NormFreeFamily.Get(variant) : NFNetVariants.Get(variant);
+
+    /// <summary>The registry name of <paramref name="variant"/> (see <see cref="ConfigOf"/>).</summary>
+    internal static string RegistryNameOf(string variant) =>
+        NormFreeFamily.Names.Contains(variant, StringComparer.OrdinalIgnoreCase) ? variant.ToLowerInvariant() : NFNetVariants.RegistryName(NFNetVariants.Get(variant));
+
     internal static int CpuBatch(NFNetConfig config) => config.Depths[2] switch
     {
         <= 18 => 8,

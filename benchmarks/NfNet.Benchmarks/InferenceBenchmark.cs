@@ -34,7 +34,7 @@ public class InferenceBenchmark
         manual_seed(0);
         var variant = Variant;
         var (res, batch) = BenchmarkTarget.InferenceSize(variant);
-        _model = ModelRegistry.Create(NFNetVariants.RegistryName(NFNetVariants.Get(variant)));
+        _model = ModelRegistry.Create(BenchmarkTarget.RegistryNameOf(variant));
         _model.to(BenchmarkTarget.Device);
         _model.OptimizeForInference();
         foreach (var conv in _model.modules().OfType<ScaledWSConv2d>()) conv.WeightCacheEnabled = Cached;

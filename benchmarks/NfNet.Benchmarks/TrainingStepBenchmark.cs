@@ -22,7 +22,8 @@ public class TrainingStepBenchmark
     private Tensor _labels = null!;
     private optim.Optimizer _optimizer = null!;
 
-    /// <summary>NFNet variants (NFNET_BENCH_VARIANTS, comma-separated; default F0).</summary>
+    /// <summary>NFNet variants (NFNET_BENCH_VARIANTS, comma-separated; default F0): DeepMind's F0–F7 or any NormFreeNet
+    /// family name (eca_nfnet_l0, nf_regnet_b1, …).</summary>
     public static IEnumerable<string> Variants() =>
         BenchmarkTarget.Env("NFNET_BENCH_VARIANTS", BenchmarkTarget.Env("NFNET_BENCH_VARIANT", "F0")).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
@@ -53,7 +54,7 @@ public class TrainingStepBenchmark
         var variant = Variant;
         var device = BenchmarkTarget.Device;
         var (res, batch) = BenchmarkTarget.TrainingSize(variant, device.type);
-        _model = ModelRegistry.Create(NFNetVariants.RegistryName(NFNetVariants.Get(variant)));
+        _model = ModelRegistry.Create(BenchmarkTarget.RegistryNameOf(variant));
         _model.to(NfNet.Devices.Precision.ParameterType(Precision));
         _model.to(device);
         _model.train();

@@ -5,7 +5,7 @@
 # machine state, so the ratio of each pair cancels the drift that process-by-process rounds (interleave.sh) cannot.
 #
 #   benchmarks/pytorch-reference/lockstep.sh            (after setup.sh and a Release build; as root, for the chroot)
-# NFNET_BENCH_PRECISIONS, NFNET_BENCH_RES, NFNET_BENCH_BATCH, NFNET_BENCH_WARMUP (4) and NFNET_BENCH_STEPS (16) as for
+# NFNET_BENCH_VARIANT (F0, or a NormFreeNet family name: eca_nfnet_l0, nf_regnet_b1), NFNET_BENCH_PRECISIONS, NFNET_BENCH_RES, NFNET_BENCH_BATCH, NFNET_BENCH_WARMUP (4) and NFNET_BENCH_STEPS (16) as for
 # the benchmarks; NFNET_LOCKSTEP_TORCH picks PyTorch's settings (default "tuned default channels_last": glibc tuned as
 # NfNet.NET tunes it, glibc's defaults, tuned + channels_last; "none" for no PyTorch); NFNET_LOCKSTEP_BASELINE=<dll>
 # adds another build of the benchmarks (benchmarks/build-baseline.sh) to the ring; NFNET_BENCH_TURN_STEPS=K (1) makes
@@ -40,7 +40,7 @@ steps="${NFNET_BENCH_STEPS:-16}"
 [[ "$per_turn" =~ ^[1-9][0-9]*$ ]] || { echo "NFNET_BENCH_TURN_STEPS must be a positive integer, got '$per_turn'" >&2; exit 1; }
 [ $((warmup % per_turn)) -eq 0 ] && [ $((steps % per_turn)) -eq 0 ] ||
   { echo "NFNET_BENCH_WARMUP ($warmup) and NFNET_BENCH_STEPS ($steps) must be multiples of NFNET_BENCH_TURN_STEPS ($per_turn)" >&2; exit 1; }
-common=(NFNET_BENCH_RES="${NFNET_BENCH_RES:-128}" NFNET_BENCH_BATCH="${NFNET_BENCH_BATCH:-8}"
+common=(NFNET_BENCH_VARIANT="${NFNET_BENCH_VARIANT:-F0}" NFNET_BENCH_RES="${NFNET_BENCH_RES:-128}" NFNET_BENCH_BATCH="${NFNET_BENCH_BATCH:-8}"
         NFNET_BENCH_WARMUP="$warmup" NFNET_BENCH_STEPS="$steps" NFNET_BENCH_TURN_STEPS="$per_turn")
 # glibc as NativeAllocator.TuneForTensors sets it: M_MMAP_MAX = 0 and a trim threshold no heap reaches (64 GiB).
 tuned=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736)

@@ -1,11 +1,12 @@
-"""One NFNet-F0 training step in PyTorch + timm: the same work as NfNet.NET's TrainingStepBenchmark.
+"""One NormFreeNet training step in PyTorch + timm (NFNet-F0 by default): the same work as NfNet.NET's TrainingStepBenchmark.
 
 Forward, float32 cross-entropy, backward, adaptive gradient clipping (unit-wise, lambda 0.01, eps 1e-3; every
 parameter but the classifier's weight, as DeepMind's SGD_AGC), coupled weight decay 2e-5 on weights of rank >= 2 added
 after clipping, SGD with Nesterov momentum 0.9 (foreach), learning rate 0.1 * batch / 256. Timed by a stopwatch,
 median of NFNET_BENCH_STEPS steps after NFNET_BENCH_WARMUP warm-ups; one line of output.
 
-Environment: NFNET_BENCH_PRECISION (Float32, MixedBFloat16 = torch.autocast to bf16 with float32 weights, BFloat16 =
+Environment: NFNET_BENCH_VARIANT (F0 … F7 for timm's dm_nfnet_f*, or any timm NormFreeNet name such as eca_nfnet_l0),
+NFNET_BENCH_PRECISION (Float32, MixedBFloat16 = torch.autocast to bf16 with float32 weights, BFloat16 =
 model and input in bf16), NFNET_BENCH_RES (128), NFNET_BENCH_BATCH (8), CHANNELS_LAST=1, THREADS (default: every CPU;
 PyTorch's own default on this 2-vCPU machine is 1). In lockstep (lockstep.sh) NFNET_BENCH_TURN_READY, _WAIT and _PASS
 name the named pipes of this process's place in the ring: one byte after setup to READY, then before every turn one
@@ -30,7 +31,9 @@ channels_last = os.environ.get("CHANNELS_LAST", "0") == "1"
 torch.set_num_threads(int(os.environ.get("THREADS", os.cpu_count())))
 torch.manual_seed(0)
 
-model = timm.create_model("dm_nfnet_f0", num_classes=1000)
+variant = os.environ.get("NFNET_BENCH_VARIANT", "F0")
+name = f"dm_nfnet_{variant.lower()}" if len(variant) == 2 and variant[0] in "Ff" and variant[1].isdigit() else variant
+model = timm.create_model(name, num_classes=1000)
 model = model.to(torch.bfloat16 if precision == "BFloat16" else torch.float32).train()
 images = torch.randn(batch, 3, res, res).to(torch.float32 if precision == "Float32" else torch.bfloat16)
 if channels_last:

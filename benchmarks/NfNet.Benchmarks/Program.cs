@@ -6,10 +6,16 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --quick --filter '*'    (CI-sized smoke run)
 // NFNET_BENCH_VARIANTS=F0,F1,F2 picks the variants of the training and inference benchmarks.
 // dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --step-timer              (one precision's step by stopwatch; StepTimer.cs)
+// dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --checkpoint-memory       (peak memory with and without gradient checkpointing; CheckpointMemory.cs)
 // dotnet run -c Release --project benchmarks/NfNet.Benchmarks -- --predictor               (the in-process predictor's latency; PredictorLatency.cs)
 if (args.Contains("--predictor"))
 {
     NfNet.Benchmarks.PredictorLatency.Run();
+    return;
+}
+if (args.Contains("--checkpoint-memory"))
+{
+    NfNet.Benchmarks.CheckpointMemory.Run();
     return;
 }
 if (args.Contains("--step-timer"))

@@ -164,11 +164,28 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         CheckInput(input);
         using var scope = NewDisposeScope();
         var x = stem.call(input);
-        x = stages.call(x);
+        for (var s = 0; s < StageCount; s++) x = RunStage(s, x);
         if (final_conv is not null) x = final_conv.call(x);
         x = final_act.call(x);
         return x.MoveToOuterDisposeScope();
     }
+
+    private bool _gradCheckpointing;
+
+    /// <summary>
+    /// timm's <c>set_grad_checkpointing</c>: when on, each stage's activations are not kept for the backward pass but
+    /// recomputed in it from the stage's input (<see cref="Layers"/>' gradient checkpointing), trading one more forward
+    /// of the stages for their activation memory. The gradients are the same (the random state is restored for the
+    /// recomputation, so stochastic depth drops the same samples). Off by default; only training forwards with autograd
+    /// on are affected.
+    /// </summary>
+    public void SetGradCheckpointing(bool enable = true) => _gradCheckpointing = enable;
+
+    /// <summary>Whether stages recompute their activations in the backward pass (<see cref="SetGradCheckpointing"/>).</summary>
+    public bool GradCheckpointing => _gradCheckpointing;
+
+    private Tensor RunStage(int index, Tensor x) =>
+        _gradCheckpointing && training && is_grad_enabled() ? GradientCheckpoint.Run(Stage(index), x) : Stage(index).call(x);
 
     /// <summary>The feature maps the network offers as a backbone (timm's <c>feature_info</c>): the stem's (reduction 2),
     /// each stage's output, and <c>final_conv</c>'s in place of the last stage's when there is one.</summary>
@@ -194,7 +211,7 @@ public sealed class NFNet : ImageClassifier, IResidualTrunk
         if (wanted[0] == 0) maps.Add(stemMap);
         for (var s = 0; s < StageCount && s + 1 <= wanted[^1]; s++)
         {
-            x = Stage(s).call(x);
+            x = RunStage(s, x);
             if (s == StageCount - 1 && final_conv is not null) x = final_conv.call(x);
             if (wanted.Contains(s + 1)) maps.Add(x);
         }

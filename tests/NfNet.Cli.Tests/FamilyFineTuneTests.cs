@@ -33,11 +33,13 @@ public sealed class FamilyFineTuneTests : IDisposable
 
         var run = Path.Combine(_dir, "run");
         var train = Tool.Run(null, offline, "train", "--images", Tool.Images, "--model", "eca_nfnet_l0", "--pretrained", "eca_nfnet_l0.ra2_in1k",
-            "--epochs", "1", "--batch", "8", "--resolution", "64", "--precision", "fp32", "--out", run, "--seed", "3");
+            "--epochs", "1", "--batch", "8", "--resolution", "64", "--precision", "fp32", "--out", run, "--seed", "3",
+            "--layer-decay", "0.75", "--grad-checkpointing", "--drop", "0.1", "--drop-path", "0.05");
         Assert.True(train.Code == 0, train.All);
         // Every tensor but the 1000-class classifier's two comes from the published weights.
         Assert.Contains("loaded 183 tensors", train.Output);
         Assert.Contains("classifier reset for 3 classes", train.Output);
+        Assert.Contains("(layer decay 0.75); gradient checkpointing", train.Output);
         var checkpoint = Path.Combine(run, "checkpoint.nfckpt");
 
         var onnx = Path.Combine(_dir, "eca.onnx");

@@ -20,7 +20,7 @@ public sealed class GradCheckpointingTests
         manual_seed(21); // the same stochastic-depth draws in both runs
         using var l = nn.functional.cross_entropy(model.forward(x), y);
         l.backward();
-        loss = l.ToDouble();
+        loss = l.ReadDouble();
         return model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
     }
 
@@ -31,7 +31,7 @@ public sealed class GradCheckpointingTests
         var config = (NFNetConfig)ModelRegistry.Configure("test_nfnet", new ModelOptions { NumClasses = 5, StochasticDepthRate = 0.3 });
         using var model = new NFNet(config);
         model.to(ScalarType.Float64);
-        using (no_grad()) foreach (var p in model.parameters()) if (p.abs().max().ToDouble() == 0) p.normal_(0, 0.1); // open every branch
+        using (no_grad()) foreach (var p in model.parameters()) if (p.abs().max().ReadDouble() == 0) p.normal_(0, 0.1); // open every branch
         model.train();
         using var x = randn(8, 3, 48, 48, ScalarType.Float64);
         using var y = tensor(new long[] { 0, 1, 2, 3, 4, 0, 1, 2 });
@@ -41,8 +41,8 @@ public sealed class GradCheckpointingTests
         Assert.Equal(plain.Keys, recomputed.Keys);
         foreach (var (name, g) in plain)
         {
-            Assert.True(g.abs().max().ToDouble() > 0 || name.Contains("skipinit"), $"{name}: no gradient to compare");
-            Assert.True(recomputed[name].allclose(g, 1e-10, 1e-14), $"{name}: max |Δ| {(recomputed[name] - g).abs().max().ToDouble():E2}");
+            Assert.True(g.abs().max().ReadDouble() > 0 || name.Contains("skipinit"), $"{name}: no gradient to compare");
+            Assert.True(recomputed[name].allclose(g, 1e-10, 1e-14), $"{name}: max |Δ| {(recomputed[name] - g).abs().max().ReadDouble():E2}");
         }
         // A different random state would drop other blocks: the restored state is what makes them equal.
         var different = Gradients(model, x, y, checkpointing: false, out _);
@@ -63,10 +63,10 @@ public sealed class GradCheckpointingTests
             model.SetGradCheckpointing(on);
             model.zero_grad();
             var maps = model.ForwardFeatureMaps(x, 2, 4);
-            using var total = maps[0].sum() + maps[1].square().sum();
+            using var total = maps[0].sum().Plus(maps[1].Squared().sum());
             total.backward();
             foreach (var m in maps) m.Dispose();
-            return model.parameters().Sum(p => p.grad is null ? 0 : p.grad.abs().sum().ToDouble());
+            return model.parameters().Sum(p => p.grad is null ? 0 : p.grad.abs().sum().ReadDouble());
         }
         Assert.Equal(Sum(false), Sum(true), 9);
         model.eval();

@@ -1,5 +1,6 @@
 using NfNet.Models;
 using NfNet.Optim;
+using NfNet.Platform;
 using NfNet.Training.Augmentation;
 using NfNet.Training.Data;
 using TorchSharp;
@@ -38,7 +39,7 @@ public sealed class TrainerPartsTests
         Assert.Equal(18, rates.Length);                                         // stem, 16 blocks, head
         Assert.Equal(Enumerable.Range(0, depths).Select(d => 0.1 * Math.Pow(0.8, depths - 1 - d)), rates, new ToleranceComparer(1e-12));
         trainer.Fit(data);
-        Assert.True(model.parameters().All(p => p.isfinite().all().ToBoolean()));
+        Assert.True(model.parameters().All(p => p.isfinite().all().ReadBoolean()));
     }
 
     private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>

@@ -61,6 +61,22 @@ public sealed class TrainSettings : CliSettings
     [Description("Peak learning rate, a finite number > 0 (default 0.2 × batch/256, or 0.02 × batch/256 when fine-tuning)")]
     public double? LearningRate { get; init; }
 
+    [CommandOption("--layer-decay <F>")]
+    [Description("Layer-wise learning-rate decay, above 0 and at most 1 (timm's --layer-decay): depth d of D learns at F^(D-1-d) of the rate")]
+    public double? LayerDecay { get; init; }
+
+    [CommandOption("--grad-checkpointing")]
+    [Description("Recompute each stage's activations in the backward pass instead of keeping them (NormFreeNet family; less memory, one more forward)")]
+    public bool GradCheckpointing { get; init; }
+
+    [CommandOption("--drop <RATE>")]
+    [Description("Dropout before the classifier, 0 to < 1 (timm's --drop; default: the model's)")]
+    public double? Drop { get; init; }
+
+    [CommandOption("--drop-path <RATE>")]
+    [Description("Stochastic depth rate, 0 to < 1 (timm's --drop-path; default: the model's)")]
+    public double? DropPath { get; init; }
+
     [CommandOption("--resolution <PX>")]
     [Description("Image size in pixels, 16 to 4096 (image data only; default 32)")]
     public int? Resolution { get; init; }
@@ -129,11 +145,17 @@ public sealed class TrainSettings : CliSettings
             {
                 foreach (var (set, name) in new[] { (Model is not null, "--model"), (Pretrained is not null, "--pretrained"), (FreezeBackbone, "--freeze-backbone"),
                              (Resolution is not null, "--resolution"), (Channels is not null, "--channels"), (Augment is not null, "--augment"),
-                             (Workers is not null, "--workers"), (SkipUnreadable, "--skip-unreadable"), (LearningRate is not null, "--lr") })
+                             (Workers is not null, "--workers"), (SkipUnreadable, "--skip-unreadable"), (LearningRate is not null, "--lr"),
+                             (LayerDecay is not null, "--layer-decay"), (GradCheckpointing, "--grad-checkpointing"), (Drop is not null, "--drop"),
+                             (DropPath is not null, "--drop-path") })
                     if (set) return $"{name} applies to image data (--images or --list), not to Fashion-MNIST's IDX files";
             }
             else if (Limit is not null) return "--limit applies to Fashion-MNIST (--data) only; an image folder trains on all its files";
             if (Model is not null && Width is not null) return "--width sizes the demo NFNet; it does not apply with --model";
+            if (Model is null && (Drop is not null || DropPath is not null)) return "--drop and --drop-path set a registry model's rates: give --model";
+            if (LayerDecay is { } decay && !(decay > 0 && decay <= 1)) return $"--layer-decay must be in (0, 1], got {decay}";
+            if (Drop is { } drop && !(drop >= 0 && drop < 1)) return $"--drop must be in [0, 1), got {drop}";
+            if (DropPath is { } dropPath && !(dropPath >= 0 && dropPath < 1)) return $"--drop-path must be in [0, 1), got {dropPath}";
             if (Epochs is < 1 or > 100_000) return $"--epochs must be 1 to 100,000, got {Epochs}";
             if (Batch is < 1 or > 65_536) return $"--batch must be 1 to 65,536, got {Batch}";
             if (Keep < 1) return $"--keep must be at least 1, got {Keep}";

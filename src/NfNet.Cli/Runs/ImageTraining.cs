@@ -34,7 +34,12 @@ internal static class ImageTraining
         manual_seed(s.Seed);
         using var model = s.Model is null
             ? new NFNet(FashionMnistRecipe.Model(s.Width ?? 32) with { NumClasses = classes, InChannels = channels, TrainResolution = resolution, EvalResolution = resolution })
-            : ModelRegistry.Create(s.Model, classes, channels);
+            : ModelRegistry.Create(s.Model, new ModelOptions { NumClasses = classes, InChannels = channels, DropRate = s.Drop, StochasticDepthRate = s.DropPath });
+        if (s.GradCheckpointing)
+        {
+            if (model is not NFNet normFree) throw new CliException($"--grad-checkpointing applies to the NormFreeNet family; {model.ModelName} is not one of it");
+            normFree.SetGradCheckpointing();
+        }
         if (s.Pretrained is { } pretrained)
         {
             var path = File.Exists(pretrained) ? pretrained
@@ -75,6 +80,7 @@ internal static class ImageTraining
         var options = FashionMnistRecipe.Options(s.Epochs, s.Batch, s.Seed) with
         {
             PeakLearningRate = lr,
+            LayerDecay = s.LayerDecay,
             Augment = recipe == "pad-crop" ? FashionMnistRecipe.Options(1).Augment : null,
             Precision = s.PrecisionMode,
             CheckpointPath = Path.Combine(outDir, "checkpoint.nfckpt"),
@@ -84,7 +90,8 @@ internal static class ImageTraining
             Communicator = comm,
         };
         Console.WriteLine($"  model {s.Model ?? model.Configuration.GetType().Name}: {model.ParameterCount():N0} parameters; {resolution} px, {channels} channel(s); " +
-                          $"augmentation '{recipe}'; lr {lr:G3}; {s.Epochs} epochs of {train.Count / s.Batch} steps at batch {s.Batch}; {loader.Workers} loader threads");
+                          $"augmentation '{recipe}'; lr {lr:G3}{(s.LayerDecay is { } decay ? $" (layer decay {decay})" : "")}" +
+                          $"{(s.GradCheckpointing ? "; gradient checkpointing" : "")}; {s.Epochs} epochs of {train.Count / s.Batch} steps at batch {s.Batch}; {loader.Workers} loader threads");
         Directory.CreateDirectory(outDir);
         using var trainer = new Trainer(model, options);
         Console.WriteLine($"  {trainer.PrecisionChoice}");

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using static TorchSharp.torch;
 
 namespace NfNet.Models;
@@ -50,7 +51,7 @@ public static class GlobalPools
         {
             GlobalPool.Avg => features.mean(dims),
             GlobalPool.Max => features.amax(dims),
-            GlobalPool.AvgMax => (features.mean(dims) + features.amax(dims)) * 0.5,
+            GlobalPool.AvgMax => features.mean(dims).Plus(features.amax(dims)).Times(0.5),
             GlobalPool.CatAvgMax => cat(new[] { features.mean(dims), features.amax(dims) }, 1),
             GlobalPool.None => features.alias(),
             _ => throw new ArgumentOutOfRangeException(nameof(pool), pool, "unknown global pool"),

@@ -1,3 +1,4 @@
+using NfNet.Platform;
 using static TorchSharp.torch;
 
 namespace NfNet.Weights;
@@ -19,7 +20,7 @@ public static class InputConvAdaptation
         ArgumentNullException.ThrowIfNull(weight);
         if (inChannels < 1) throw new ArgumentException($"input channels must be positive, got {inChannels}", nameof(inChannels));
         if (weight.dim() != 4 || weight.size(1) != 3)
-            throw new ArgumentException($"the first convolution's weight must be [O, 3, kh, kw] to adapt, got [{string.Join(", ", weight.shape)}]", nameof(weight));
+            throw new ArgumentException($"the first convolution's weight must be [O, 3, kh, kw] to adapt, got [{string.Join(", ", Shapes.Of(weight))}]", nameof(weight));
         using var scope = NewDisposeScope();
         var w = weight.to(ScalarType.Float32);
         Tensor adapted;
@@ -28,7 +29,9 @@ public static class InputConvAdaptation
         else
         {
             var repeats = (inChannels + 2) / 3;
-            adapted = w.repeat(1, repeats, 1, 1).narrow(1, 0, inChannels) * (3.0 / inChannels);
+            using var repeated = w.repeat(1, repeats, 1, 1);
+            using var first = repeated.narrow(1, 0, inChannels);
+            adapted = first.Times(3.0 / inChannels);
         }
         return adapted.to(weight.dtype).contiguous().MoveToOuterDisposeScope();
     }

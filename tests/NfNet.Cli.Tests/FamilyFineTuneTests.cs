@@ -55,4 +55,15 @@ public sealed class FamilyFineTuneTests : IDisposable
         Assert.Equal("eca_nfnet_l0", json.RootElement[0].GetProperty("model").GetString());
         Assert.Equal(12, json.RootElement[0].GetProperty("count").GetInt64());
     }
+
+    [Fact]
+    public void ARegistryModelTrainsAtItsOwnTrainingSizeUnlessTold()
+    {
+        // timm's test_nfnet.r160_in1k: input_size 160, mean and std 0.5.
+        var run = Path.Combine(_dir, "sized");
+        var train = Tool.Run("train", "--images", Tool.Images, "--model", "test_nfnet", "--epochs", "1", "--batch", "8",
+            "--precision", "fp32", "--out", run, "--seed", "3");
+        Assert.True(train.Code == 0, train.All);
+        Assert.Contains("; 160 px, 3 channel(s)", train.Output);
+    }
 }

@@ -78,7 +78,7 @@ public sealed class TrainSettings : CliSettings
     public double? DropPath { get; init; }
 
     [CommandOption("--resolution <PX>")]
-    [Description("Image size in pixels, 16 to 4096 (image data only; default 32)")]
+    [Description("Image size in pixels, 16 to 4096 (image data only; default 32 for the demo NFNet, a registry model's training size, e.g. 224 for eca_nfnet_l0)")]
     public int? Resolution { get; init; }
 
     [CommandOption("--channels <1|3>")]

@@ -29,12 +29,14 @@ internal static class ImageTraining
         var classes = trainSet.Classes.Count;
         var recipe = s.Augment ?? (s.Model is null ? "pad-crop" : "paper");
         var channels = s.Channels ?? (s.Model is null ? 1 : 3);
-        var resolution = s.Resolution ?? 32;
+        var demoResolution = s.Resolution ?? 32;
 
         manual_seed(s.Seed);
         using var model = s.Model is null
-            ? new NFNet(FashionMnistRecipe.Model(s.Width ?? 32) with { NumClasses = classes, InChannels = channels, TrainResolution = resolution, EvalResolution = resolution })
+            ? new NFNet(FashionMnistRecipe.Model(s.Width ?? 32) with { NumClasses = classes, InChannels = channels, TrainResolution = demoResolution, EvalResolution = demoResolution })
             : ModelRegistry.Create(s.Model, new ModelOptions { NumClasses = classes, InChannels = channels, DropRate = s.Drop, StochasticDepthRate = s.DropPath });
+        // A registry model trains at its own training size unless told (timm's input_size from its pretrained_cfg).
+        var resolution = s.Resolution ?? (s.Model is null ? demoResolution : model.PretrainedConfig.InputSize);
         if (s.GradCheckpointing)
         {
             if (model is not NFNet normFree) throw new CliException($"--grad-checkpointing applies to the NormFreeNet family; {model.ModelName} is not one of it");

@@ -16,29 +16,7 @@ namespace NfNet.Models;
 public static class NormFreeFamily
 {
     // NfCfg's own defaults, with timm's model defaults for the recipe fields.
-    private static readonly NFNetConfig NfCfg = TimmNfCfg.TimmDefaults with
-    {
-        Alpha = 0.2,
-        StemType = StemTypes.Conv3x3,
-        StemWidth = null,
-        GroupWidth = null,
-        AttentionLayer = null,
-        AttentionRatio = 1.0 / 16,
-        AttentionDivisor = 8,
-        AttentionGain = 2.0,
-        WidthFactor = 1.0,
-        BottleneckRatio = 0.5,
-        FinalFeatures = 0,
-        ChannelDivisor = 8,
-        Reg = false,
-        ExtraConv = false,
-        GammaInActivation = false,
-        Padding = ConvPadding.Symmetric,
-        StandardizationEps = 1e-5,
-        SkipInit = false,
-        ZeroInitFc = false,
-        Activation = ActivationKind.Silu,
-    };
+    private static readonly NFNetConfig NfCfg = TimmNfCfg.NfCfgDefaults;
 
     private static NFNetConfig Sized(NFNetConfig config, int train, int? test = null) =>
         config with { TrainResolution = train, EvalResolution = test ?? train };

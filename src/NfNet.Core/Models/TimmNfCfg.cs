@@ -14,6 +14,31 @@ internal static class TimmNfCfg
         TrainResolution = 224, EvalResolution = 224, RandAugment = new RandAugmentSetting(2, 9),
     };
 
+    /// <summary>NfCfg's own defaults (the fields a timm NfCfg leaves out), with <see cref="TimmDefaults"/>' recipe.</summary>
+    public static NFNetConfig NfCfgDefaults { get; } = TimmDefaults with
+    {
+        Alpha = 0.2,
+        StemType = StemTypes.Conv3x3,
+        StemWidth = null,
+        GroupWidth = null,
+        AttentionLayer = null,
+        AttentionRatio = 1.0 / 16,
+        AttentionDivisor = 8,
+        AttentionGain = 2.0,
+        WidthFactor = 1.0,
+        BottleneckRatio = 0.5,
+        FinalFeatures = 0,
+        ChannelDivisor = 8,
+        Reg = false,
+        ExtraConv = false,
+        GammaInActivation = false,
+        Padding = ConvPadding.Symmetric,
+        StandardizationEps = 1e-5,
+        SkipInit = false,
+        ZeroInitFc = false,
+        Activation = ActivationKind.Silu,
+    };
+
     private static readonly string[] Fields =
     {
         "depths", "channels", "alpha", "stem_type", "stem_chs", "group_size", "attn_layer", "attn_kwargs", "attn_gain",
@@ -39,6 +64,7 @@ internal static class TimmNfCfg
                         $"timm NfCfg '{name}': unknown field '{property.Name}'; NfCfg's fields are {string.Join(", ", Fields)}", property.Name);
 
             var field = new Reader(root, name);
+            var d = NfCfgDefaults;
             var attention = field.NullableString("attn_layer", null);
             var kwargs = field.Kwargs();
             var config = (template ?? TimmDefaults) with
@@ -46,27 +72,27 @@ internal static class TimmNfCfg
                 Name = name,
                 Depths = field.Ints("depths"),
                 Widths = field.Ints("channels"),
-                Alpha = field.Double("alpha", 0.2),
-                StemType = field.NullableString("stem_type", StemTypes.Conv3x3) ?? StemTypes.Conv3x3,
+                Alpha = field.Double("alpha", d.Alpha),
+                StemType = field.NullableString("stem_type", d.StemType) ?? d.StemType,
                 StemWidth = field.NullableInt("stem_chs"),
                 GroupWidth = field.NullableInt("group_size") is { } g and > 0 ? g : null, // timm: falsy means dense
                 AttentionLayer = string.IsNullOrEmpty(attention) ? null : attention,
-                AttentionRatio = kwargs.Ratio ?? 1.0 / 16,
-                AttentionDivisor = kwargs.Divisor ?? 8,
-                AttentionGain = field.Double("attn_gain", 2.0),
-                WidthFactor = field.Double("width_factor", 1.0),
-                BottleneckRatio = field.Double("bottle_ratio", 0.5),
-                FinalFeatures = field.Int("num_features", 0),
-                ChannelDivisor = field.Int("ch_div", 8),
-                Reg = field.Bool("reg", false),
-                ExtraConv = field.Bool("extra_conv", false),
-                GammaInActivation = field.Bool("gamma_in_act", false),
-                Padding = field.Bool("same_padding", false) ? ConvPadding.Same : ConvPadding.Symmetric,
-                StandardizationEps = field.Double("std_conv_eps", 1e-5),
+                AttentionRatio = kwargs.Ratio ?? d.AttentionRatio,
+                AttentionDivisor = kwargs.Divisor ?? d.AttentionDivisor,
+                AttentionGain = field.Double("attn_gain", d.AttentionGain),
+                WidthFactor = field.Double("width_factor", d.WidthFactor),
+                BottleneckRatio = field.Double("bottle_ratio", d.BottleneckRatio),
+                FinalFeatures = field.Int("num_features", d.FinalFeatures ?? 0),
+                ChannelDivisor = field.Int("ch_div", d.ChannelDivisor),
+                Reg = field.Bool("reg", d.Reg),
+                ExtraConv = field.Bool("extra_conv", d.ExtraConv),
+                GammaInActivation = field.Bool("gamma_in_act", d.GammaInActivation),
+                Padding = field.Bool("same_padding", d.Padding == ConvPadding.Same) ? ConvPadding.Same : ConvPadding.Symmetric,
+                StandardizationEps = field.Double("std_conv_eps", d.StandardizationEps ?? 1e-5),
                 Standardization = WeightStandardization.Timm,
-                SkipInit = field.Bool("skipinit", false),
-                ZeroInitFc = field.Bool("zero_init_fc", false),
-                Activation = field.Activation("act_layer", "silu"),
+                SkipInit = field.Bool("skipinit", d.SkipInit),
+                ZeroInitFc = field.Bool("zero_init_fc", d.ZeroInitFc),
+                Activation = field.Activation("act_layer", d.Activation),
             };
             return config.Validate();
         }
@@ -125,9 +151,9 @@ internal static class TimmNfCfg
             };
         }
 
-        public ActivationKind Activation(string key, string fallback)
+        public ActivationKind Activation(string key, ActivationKind fallback)
         {
-            var text = NullableString(key, fallback) ?? fallback;
+            if (NullableString(key, null) is not { } text) return fallback;
             try { return ActivationGammas.Parse(text); }
             catch (ArgumentException e) { throw new InvalidNFNetConfigException($"timm NfCfg '{name}': {key}: {e.Message}", key); }
         }
